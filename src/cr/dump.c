@@ -1,0 +1,183 @@
+#define LOG_PREFIX "dump: "
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "cr.h"
+#include "image.h"
+#include "inventory.pb-c.h"
+#include "log.h"
+#include "util.h"
+
+/* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
+static int inject_begin(struct dump_ctx *c)
+{
+	uint64_t addr = 0;
+	long scratch;
+	int ret;
+
+	for (int i = 0; i < c->nr_vmas && !addr; i++)
+		if (c->vmas[i].path && !strcmp(c->vmas[i].path, "[vdso]"))
+			addr = c->vmas[i].start;
+	for (int i = 0; i < c->nr_vmas && !addr; i++)
+		if (c->vmas[i].prot & PROT_EXEC)
+			addr = c->vmas[i].start;
+	if (!addr) {
+		pr_err("pid %d: no executable mapping to run remote syscalls from\n", c->it->pid);
+		return -ENOEXEC;
+	}
+	ret = rsys_read_mem(c->it->pid, addr, c->saved_code, sizeof(c->saved_code));
+	if (ret < 0)
+		return ret;
+	ret = rsys_write_mem(c->it->pid, addr, cr_syscall_gadget, ARCH_GADGET_LEN);
+	if (ret < 0)
+		return ret;
+	c->code_addr = addr;
+	ret = rsys_attach(&c->rs, c->it->pid, addr);
+	if (ret < 0)
+		return ret;
+	scratch = RCALL(&c->rs, "mmap (scratch)", SYS_mmap, 0, SCRATCH_PAGES * PAGE_SIZE,
+			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch < 0)
+		return scratch;
+	c->rs.scratch = scratch;
+	c->rs.scratch_len = SCRATCH_PAGES * PAGE_SIZE;
+	return 0;
+}
+
+static int inject_end(struct dump_ctx *c)
+{
+	int ret = 0;
+
+	if (c->rs.scratch && RCALL(&c->rs, "munmap (scratch)", SYS_munmap, c->rs.scratch,
+				   c->rs.scratch_len) < 0)
+		ret = -EIO;
+	c->rs.scratch = 0;
+	if (c->rs.tid && rsys_detach(&c->rs) < 0)
+		ret = -EIO;
+	c->rs.tid = 0;
+	if (c->code_addr &&
+	    rsys_write_mem(c->it->pid, c->code_addr, c->saved_code, ARCH_GADGET_LEN) < 0)
+		ret = -EIO;
+	c->code_addr = 0;
+	return ret;
+}
+
+static int dump_one_process(struct dump_ctx *c)
+{
+	int ret = proc_parse_smaps(c->it->pid, &c->vmas, &c->nr_vmas);
+
+	if (ret < 0)
+		return ret;
+	ret = inject_begin(c);
+	if (!ret)
+		ret = dump_task_core(c);
+	if (inject_end(c) < 0 && !ret)
+		ret = -EIO;
+	if (!ret)
+		ret = dump_task_mm(c);
+	if (!ret)
+		ret = dump_task_fds(c);
+	proc_free_vmas(c->vmas, c->nr_vmas);
+	c->vmas = NULL;
+	return ret;
+}
+
+static int write_inventory(int dirfd, const char *dir, struct pstree *t)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct utsname u;
+
+	inv.format_version = CR_FORMAT_VERSION;
+	inv.root_pid = pstree_root(t)->pid;
+	inv.root_is_pidns_init = t->root_is_pidns_init;
+	inv.nr_tasks = t->nr;
+	if (uname(&u) == 0)
+		inv.kernel = u.release;
+	inv.has_dump_time_ns = true;
+	inv.dump_time_ns = now_ns(CLOCK_REALTIME);
+	return img_write_one(dirfd, dir, IMG_INVENTORY, 0, &inv.base);
+}
+
+static int check_tree(struct pstree *t)
+{
+	struct pstree_item *root = pstree_root(t);
+
+	if (root->ns_levels > 1 && !t->root_is_pidns_init) {
+		pr_err("pid %d lives in a child PID namespace whose init is not in the tree; dump the init instead\n",
+		       root->pid);
+		return -EOPNOTSUPP;
+	}
+	for (int i = 1; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+		if (it->ns_levels != it->parent->ns_levels) {
+			pr_err("pid %d: nested PID namespaces inside the tree are not supported yet\n", it->pid);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static int open_dir(const char *dir)
+{
+	int ret = mkdir_p(dir, 0700), fd;
+
+	if (ret < 0)
+		return log_errno(ret, "can't create the image directory '%s'", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open the image directory '%s'", dir);
+	/* A previous complete dump here must not look complete if this one fails. */
+	if (unlinkat(fd, "inventory.img", 0) < 0 && errno != ENOENT) {
+		close(fd);
+		return log_errno(-errno, "can't remove the old %s/inventory.img", dir);
+	}
+	return fd;
+}
+
+int cr_dump(const struct dump_opts *o)
+{
+	struct pstree tree = { 0 };
+	struct shmem_seen shm = { 0 };
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen, t_end, bytes = 0;
+	_cleanup_close_ int dirfd = open_dir(o->dir);
+	int ret;
+
+	if (dirfd < 0)
+		return dirfd;
+	ret = seize_tree(o->pid, &tree);
+	t_frozen = now_ns(CLOCK_MONOTONIC);
+	if (!ret)
+		ret = check_tree(&tree);
+	for (int i = 0; i < tree.nr && !ret; i++) {
+		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm };
+
+		if (c.it->zombie)
+			continue;
+		ret = dump_one_process(&c);
+		bytes += c.bytes_written;
+	}
+	if (!ret)
+		ret = pstree_write_image(dirfd, o->dir, &tree);
+	if (!ret)
+		ret = write_inventory(dirfd, o->dir, &tree);
+	if (!ret && fsync(dirfd) < 0)
+		ret = log_errno(-errno, "can't fsync '%s'", o->dir);
+	if (ret)
+		unlinkat(dirfd, "inventory.img", 0);
+	/* A failed dump never kills: the tree goes on running. */
+	seize_release(&tree, ret ? RELEASE_RUN : o->after == DUMP_KILL ? RELEASE_KILL :
+			     o->after == DUMP_LEAVE_STOPPED ? RELEASE_STOP : RELEASE_RUN);
+	t_end = now_ns(CLOCK_MONOTONIC);
+	if (!ret && o->stats)
+		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,
+		       (t_end - t_frozen) / 1e6 + (t_frozen - t0) / 1e6, (t_end - t0) / 1e6,
+		       (unsigned long long)bytes);
+	free(shm.ino);
+	pstree_free(&tree);
+	return ret;
+}

@@ -1,0 +1,522 @@
+#define LOG_PREFIX "restore: "
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "cr.h"
+#include "image.h"
+#include "inventory.pb-c.h"
+#include "linux/cr-compat.h"
+#include "log.h"
+#include "util.h"
+
+struct notify_msg {
+	int32_t pid;
+	int32_t err;
+};
+
+/* ---- reading and checking every image before anything is created -------- */
+
+static int load_task_images(struct rst_ctx *rc, struct rst_task *t)
+{
+	pid_t pid = t->it->pid;
+	int ret;
+
+	ret = img_read_one(rc->dirfd, rc->dir, IMG_CORE, pid, &task_core_entry__descriptor,
+			   (ProtobufCMessage **)&t->core);
+	if (!ret)
+		ret = img_read_one(rc->dirfd, rc->dir, IMG_MM, pid, &mm_entry__descriptor,
+				   (ProtobufCMessage **)&t->mm);
+	if (!ret)
+		ret = img_read_one(rc->dirfd, rc->dir, IMG_FDS, pid, &fds_entry__descriptor,
+				   (ProtobufCMessage **)&t->fds);
+	if (ret)
+		return ret;
+	if (t->core->pid != (uint32_t)pid || t->core->n_threads != (size_t)t->it->nr_threads) {
+		pr_err("%s/core-%d.img does not match pstree.img (pid %u, %zu threads)\n", rc->dir, pid,
+		       t->core->pid, t->core->n_threads);
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < t->core->n_threads; i++) {
+		if (t->core->threads[i]->tid != (uint32_t)t->it->threads[i]) {
+			pr_err("%s/core-%d.img: thread %zu is %u, pstree.img says %d\n", rc->dir, pid, i,
+			       t->core->threads[i]->tid, t->it->threads[i]);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+static int pid_in_use(pid_t pid)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return stat(path, &st) == 0;
+}
+
+static int check_pids_free(struct rst_ctx *rc)
+{
+	if (rc->tree.root_is_pidns_init) {
+		struct pstree_item *r = pstree_root(&rc->tree);
+		if (pid_in_use(r->pid)) {
+			pr_err("pid %d (the init of the dumped PID namespace) is in use in this PID namespace\n",
+			       r->pid);
+			return -EEXIST;
+		}
+		return 0;
+	}
+	for (int i = 0; i < rc->tree.nr; i++) {
+		struct pstree_item *it = rc->tree.items[i];
+		for (int k = 0; k < max_t(int, it->nr_threads, 1); k++) {
+			pid_t p = it->nr_threads ? it->threads[k] : it->pid;
+			if (pid_in_use(p)) {
+				pr_err("pid %d is in use in this PID namespace: cannot restore %s %d\n", p,
+				       k ? "thread" : "process", p);
+				return -EEXIST;
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_images(struct rst_ctx *rc)
+{
+	InventoryEntry *inv;
+	int ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			       (ProtobufCMessage **)&inv);
+
+	if (ret < 0) {
+		pr_err("%s holds no complete dump (inventory.img missing or unreadable)\n", rc->dir);
+		return ret;
+	}
+	if (inv->format_version != CR_FORMAT_VERSION) {
+		pr_err("%s: image format version %u, this crtool reads version %d\n", rc->dir,
+		       inv->format_version, CR_FORMAT_VERSION);
+		img_free_msg(&inv->base);
+		return -EBADMSG;
+	}
+	rc->tree.root_is_pidns_init = inv->root_is_pidns_init;
+	img_free_msg(&inv->base);
+	ret = pstree_read_image(rc->dirfd, rc->dir, &rc->tree);
+	if (ret < 0)
+		return ret;
+	rc->tasks = xzalloc(rc->tree.nr * sizeof(*rc->tasks));
+	for (int i = 0; i < rc->tree.nr && !ret; i++) {
+		rc->tasks[i].it = rc->tree.items[i];
+		if (!rc->tree.items[i]->zombie)
+			ret = load_task_images(rc, &rc->tasks[i]);
+	}
+	return ret;
+}
+
+/* ---- forking the tree ---------------------------------------------------- */
+
+static pid_t clone_task(struct pstree_item *it, bool newpid)
+{
+	uint64_t set_tid[PROC_MAX_NS];
+	struct cr_clone_args args = { 0 };
+
+	for (int l = 0; l < it->ns_levels; l++)
+		set_tid[l] = it->nspid[it->ns_levels - 1 - l];
+	args.flags = newpid ? CLONE_NEWPID : 0;
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uint64_t)(uintptr_t)set_tid;
+	args.set_tid_size = it->ns_levels;
+	return syscall(SYS_clone3, &args, CR_CLONE_ARGS_SIZE_VER2);
+}
+
+static void notify(int fd, int err)
+{
+	struct notify_msg m = { getpid(), err };
+
+	if (write(fd, &m, sizeof(m)) != sizeof(m))
+		_exit(2);
+}
+
+static void child_fail(int fd, int err) __attribute__((noreturn));
+static void child_fail(int fd, int err)
+{
+	notify(fd, err);
+	_exit(1);
+}
+
+static void become_zombie(struct pstree_item *it)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (it->pgid == it->pid)
+		setpgid(0, 0);
+	if (WIFSIGNALED(it->exit_code)) {
+		sigset_t all;
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(WTERMSIG(it->exit_code), SIG_DFL);
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		kill(getpid(), WTERMSIG(it->exit_code));
+	}
+	_exit(WEXITSTATUS(it->exit_code));
+}
+
+static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd) __attribute__((noreturn));
+
+static int fork_children(struct rst_ctx *rc, struct pstree_item *it, int nfd, bool before_setsid)
+{
+	for (int i = 0; i < it->nr_children; i++) {
+		struct pstree_item *c = it->children[i];
+		/* A child still in our old session must be forked before we setsid(). */
+		bool old_session = c->sid != it->pid;
+		pid_t pid;
+
+		if (it->sid == it->pid && old_session != before_setsid)
+			continue;
+		if (it->sid != it->pid && !before_setsid)
+			continue;
+		pid = clone_task(c, c->ns_levels > it->ns_levels);
+		if (pid < 0) {
+			int e = errno;
+			if (e == EEXIST)
+				pr_err("pid %d is in use: cannot restore process %d\n", c->pid, c->pid);
+			else
+				pr_perror("can't create process %d", c->pid);
+			return -e;
+		}
+		if (pid == 0)
+			restore_child(rc, &rc->tasks[c->idx], nfd);
+	}
+	return 0;
+}
+
+static int move_fd_above(int fd, int min)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
+
+	if (nfd < 0)
+		return -errno;
+	close(fd);
+	return nfd;
+}
+
+static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
+{
+	struct pstree_item *it = t->it;
+	TaskCoreEntry *core = t->core;
+	int top = 3, ret;
+
+	for (size_t i = 0; i < t->fds->n_fds; i++)
+		top = max_t(int, top, (int)t->fds->fds[i]->fd + 1);
+	/* Our own descriptors go above the task's, the rest are closed. */
+	*nfd = move_fd_above(*nfd, top);
+	cr_log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, top + 1);
+	if (*nfd < 0 || cr_log_fd < 0)
+		return -EMFILE;
+	for (int fd = 0; fd < top; fd++)
+		close(fd);
+	if (syscall(SYS_close_range, max_t(int, *nfd, cr_log_fd) + 1, ~0U, 0) < 0)
+		return log_errno(-errno, "pid %d: close_range", it->pid);
+	ret = restore_fds_in_child(t->fds, *nfd);
+	if (ret < 0)
+		return ret;
+	if (strcmp(core->root, "/") && (chroot(core->root) < 0))
+		return log_errno(-errno, "pid %d: can't chroot to '%s'", it->pid, core->root);
+	if (chdir(core->cwd) < 0)
+		return log_errno(-errno, "pid %d: can't chdir to '%s'", it->pid, core->cwd);
+	umask(core->umask);
+	return 0;
+}
+
+static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
+{
+	struct pstree_item *it = t->it;
+	int ret;
+
+	/* Until the real value is restored: die with the parent, so killing the root cleans up. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (it->zombie)
+		become_zombie(it);
+	ret = fork_children(rc, it, nfd, true);
+	if (!ret && it->sid == it->pid && setsid() < 0)
+		ret = log_errno(-errno, "pid %d: setsid", it->pid);
+	if (!ret)
+		ret = fork_children(rc, it, nfd, false);
+	if (!ret)
+		ret = child_setup(rc, t, &nfd);
+	if (ret < 0)
+		child_fail(nfd, ret);
+	notify(nfd, 0);
+	close(nfd);
+	close(cr_log_fd);
+	for (;;)
+		pause();
+}
+
+static int wait_children_ready(struct rst_ctx *rc, int rfd, pid_t root)
+{
+	int expected = 0;
+
+	for (int i = 0; i < rc->tree.nr; i++)
+		expected += !rc->tree.items[i]->zombie;
+	while (expected) {
+		struct pollfd p = { rfd, POLLIN, 0 };
+		struct notify_msg m;
+		int r = poll(&p, 1, 30000);
+
+		if (r == 0) {
+			pr_err("processes of the tree did not get ready within 30 s\n");
+			return -ETIMEDOUT;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (read_full(rfd, &m, sizeof(m)) != sizeof(m)) {
+			pr_err("a restored process died while being created (root %d)\n", root);
+			return -ECHILD;
+		}
+		if (m.err < 0) {
+			pr_err("process %d could not be set up: %s\n", m.pid, strerror(-m.err));
+			return m.err;
+		}
+		expected--;
+	}
+	return 0;
+}
+
+static int fork_tree(struct rst_ctx *rc, pid_t *root_out)
+{
+	int p[2], ret;
+	pid_t root;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return log_errno(-errno, "can't create a pipe");
+	root = clone_task(pstree_root(&rc->tree), rc->tree.root_is_pidns_init);
+	if (root == 0) {
+		close(p[0]);
+		restore_child(rc, &rc->tasks[0], p[1]);
+	}
+	close(p[1]);
+	if (root < 0) {
+		ret = -errno;
+		if (ret == -EEXIST)
+			pr_err("pid %d is in use: cannot restore the root process\n",
+			       pstree_root(&rc->tree)->pid);
+		else
+			pr_perror("can't create the root process %d", pstree_root(&rc->tree)->pid);
+		close(p[0]);
+		return ret;
+	}
+	*root_out = root;
+	ret = wait_children_ready(rc, p[0], root);
+	close(p[0]);
+	return ret;
+}
+
+/* ---- driving the restored tasks ----------------------------------------- */
+
+static int seize_restored(struct rst_ctx *rc)
+{
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
+
+	for (int i = 0; i < rc->tree.nr; i++) {
+		struct pstree_item *it = rc->tree.items[i];
+		int st;
+
+		if (it->zombie)
+			continue;
+		if (ptrace(PTRACE_SEIZE, it->pid, NULL, (void *)opts) < 0 ||
+		    ptrace(PTRACE_INTERRUPT, it->pid, NULL, NULL) < 0)
+			return log_errno(-errno, "pid %d: can't seize the restored process", it->pid);
+		it->seized[0] = true;
+		st = ptrace_wait_stop(it->pid);
+		if (st < 0)
+			return st;
+		if ((st >> 16) != PTRACE_EVENT_STOP) {
+			pr_err("pid %d: unexpected stop %#x after seizing\n", it->pid, st);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Group leaders first, so members find their group. */
+static int restore_pgids(struct rst_ctx *rc)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < rc->tree.nr; i++) {
+			struct rst_task *t = &rc->tasks[i];
+			struct pstree_item *it = t->it;
+			bool leader = it->pgid == it->pid;
+
+			if (it->zombie || leader != (pass == 0))
+				continue;
+			if (!leader && !pstree_find(&rc->tree, it->pgid)) {
+				if (getpgid(it->pid) != it->pgid)
+					pr_warn("pid %d: process group %d is outside the tree; keeping %d\n",
+						it->pid, it->pgid, getpgid(it->pid));
+				continue;
+			}
+			if (getpgid(it->pid) == it->pgid)
+				continue;
+			if (RCALL(&t->rs, "setpgid", SYS_setpgid, 0, leader ? 0 : it->nspgid) < 0)
+				return -EIO;
+		}
+	}
+	return 0;
+}
+
+static int restore_rlimits(struct rst_task *t)
+{
+	for (size_t i = 0; i < t->core->n_rlimits; i++) {
+		RlimitEntry *e = t->core->rlimits[i];
+		struct rlimit rl = { e->cur, e->max }, old;
+
+		if (prlimit(t->it->pid, e->resource, NULL, &old) < 0)
+			return log_errno(-errno, "pid %d: can't read rlimit %u", t->it->pid, e->resource);
+		if (old.rlim_cur == rl.rlim_cur && old.rlim_max == rl.rlim_max)
+			continue;
+		if (prlimit(t->it->pid, e->resource, &rl, NULL) < 0) {
+			if (errno == EPERM && rl.rlim_max > old.rlim_max) {
+				pr_err("pid %d: can't raise the hard limit of rlimit %u to %llu (have %llu): "
+				       "CAP_SYS_RESOURCE is missing\n", t->it->pid, e->resource,
+				       (unsigned long long)rl.rlim_max, (unsigned long long)old.rlim_max);
+				return -EPERM;
+			}
+			return log_errno(-errno, "pid %d: can't set rlimit %u", t->it->pid, e->resource);
+		}
+	}
+	return 0;
+}
+
+static int release_restored(struct rst_ctx *rc)
+{
+	for (int i = rc->tree.nr - 1; i >= 0; i--) {
+		struct pstree_item *it = rc->tree.items[i];
+
+		if (it->stopped)
+			kill(it->pid, SIGSTOP);
+		for (int k = 0; k < it->nr_threads; k++) {
+			if (!it->seized[k])
+				continue;
+			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) < 0)
+				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
+			it->seized[k] = false;
+		}
+	}
+	return 0;
+}
+
+static int drive_tree(struct rst_ctx *rc)
+{
+	int ret = seize_restored(rc);
+
+	for (int i = 0; i < rc->tree.nr && !ret; i++)
+		if (!rc->tasks[i].it->zombie)
+			ret = restore_task_mm(rc, &rc->tasks[i]);
+	if (!ret)
+		ret = restore_pgids(rc);
+	for (int i = 0; i < rc->tree.nr && !ret; i++)
+		if (!rc->tasks[i].it->zombie)
+			ret = restore_task_core(rc, &rc->tasks[i]);
+	for (int i = 0; i < rc->tree.nr && !ret; i++)
+		if (!rc->tasks[i].it->zombie)
+			ret = restore_rlimits(&rc->tasks[i]);
+	for (int i = 0; i < rc->tree.nr && !ret; i++)
+		if (!rc->tasks[i].it->zombie)
+			ret = restore_task_finish(rc, &rc->tasks[i]);
+	if (!ret)
+		ret = release_restored(rc);
+	return ret;
+}
+
+static void free_ctx(struct rst_ctx *rc)
+{
+	for (int i = 0; rc->tasks && i < rc->tree.nr; i++) {
+		img_free_msg(&rc->tasks[i].core->base);
+		img_free_msg(&rc->tasks[i].mm->base);
+		img_free_msg(&rc->tasks[i].fds->base);
+	}
+	free(rc->tasks);
+	for (int i = 0; i < rc->nr_shm; i++)
+		if (rc->shm[i].addr)
+			munmap(rc->shm[i].addr, rc->shm[i].size);
+	free(rc->shm);
+	pstree_free(&rc->tree);
+	if (rc->dirfd >= 0)
+		close(rc->dirfd);
+	free((char *)rc->dir);
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d\n", pid);
+
+	if (fd < 0 || write_full(fd, buf, n) != n)
+		return log_errno(-errno, "can't write the pid file '%s'", path);
+	return 0;
+}
+
+static int wait_root(pid_t root)
+{
+	int st;
+
+	while (waitpid(root, &st, 0) < 0) {
+		if (errno != EINTR)
+			return log_errno(-errno, "can't wait for the restored root %d", root);
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+int cr_restore(const struct restore_opts *o)
+{
+	struct rst_ctx rc = { .dirfd = -1 };
+	pid_t root = 0;
+	int ret;
+
+	rc.dir = realpath(o->dir, NULL);
+	if (!rc.dir)
+		return log_errno(-errno, "image directory '%s'", o->dir);
+	rc.dirfd = open(rc.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rc.dirfd < 0) {
+		ret = log_errno(-errno, "can't open the image directory '%s'", rc.dir);
+		goto out;
+	}
+	ret = load_images(&rc);
+	if (!ret)
+		ret = check_pids_free(&rc);
+	if (!ret)
+		ret = restore_shmem_prepare(&rc);
+	if (!ret)
+		ret = fork_tree(&rc, &root);
+	if (!ret)
+		ret = drive_tree(&rc);
+	if (ret && root > 0) {
+		/* Nothing half-restored is left behind. */
+		kill(root, SIGKILL);	/* the others die with it (PDEATHSIG) */
+		waitpid(root, NULL, __WALL);
+	}
+	if (!ret && o->pidfile)
+		ret = write_pidfile(o->pidfile, root);
+	if (!ret) {
+		pr_info("restored %d process(es), root %d\n", rc.tree.nr, root);
+		if (!o->detach) {
+			free_ctx(&rc);
+			return wait_root(root);
+		}
+	}
+out:
+	free_ctx(&rc);
+	return ret < 0 ? ret : 0;
+}

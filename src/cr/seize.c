@@ -1,0 +1,255 @@
+#define LOG_PREFIX "seize: "
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "pstree.h"
+#include "rsys.h"
+#include "util.h"
+
+/* Seize one thread and bring it to a ptrace stop. */
+static int seize_thread(pid_t tid)
+{
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
+		if (errno == ESRCH)
+			return -ESRCH;	/* exited meanwhile */
+		pr_perror("tid %d: can't seize", tid);
+		return -errno;
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
+		pr_perror("tid %d: can't interrupt", tid);
+		return -errno;
+	}
+	for (;;) {
+		int st = ptrace_wait_stop(tid);
+
+		if (st < 0)
+			return st;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		if (st >> 16) {
+			/* Another ptrace event: keep going until the interrupt. */
+			if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+				return -errno;
+			continue;
+		}
+		/* A signal was being delivered: let it be, the interrupt stays pending. */
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(st)) < 0) {
+			pr_perror("tid %d: can't pass signal %d on", tid, WSTOPSIG(st));
+			return -errno;
+		}
+	}
+}
+
+static int fill_ns_ids(struct pstree_item *it, const struct proc_status *st)
+{
+	it->ns_levels = st->ns_levels ? st->ns_levels : 1;
+	if (st->ns_levels) {
+		memcpy(it->nspid, st->nspid, sizeof(pid_t) * st->ns_levels);
+		it->nspgid = st->nspgid[st->ns_levels - 1];
+		it->nssid = st->nssid[st->ns_levels - 1];
+	} else {
+		it->nspid[0] = it->pid;
+		it->nspgid = it->pgid;
+		it->nssid = it->sid;
+	}
+	return 0;
+}
+
+/* Seize every thread of it, re-reading the thread list until no new one shows up. */
+static int seize_threads(struct pstree_item *it)
+{
+	bool again = true;
+
+	while (again) {
+		_cleanup_free_ pid_t *tids = NULL;
+		int n = 0, ret = proc_threads(it->pid, &tids, &n);
+
+		if (ret < 0)
+			return ret;
+		again = false;
+		for (int i = 0; i < n; i++) {
+			int k;
+
+			for (k = 0; k < it->nr_threads; k++)
+				if (it->threads[k] == tids[i])
+					break;
+			if (k < it->nr_threads)
+				continue;
+			ret = seize_thread(tids[i]);
+			if (ret == -ESRCH)
+				continue;
+			if (ret < 0)
+				return ret;
+			it->threads = xrealloc(it->threads, (it->nr_threads + 1) * sizeof(pid_t));
+			it->seized = xrealloc(it->seized, (it->nr_threads + 1) * sizeof(bool));
+			it->threads[it->nr_threads] = tids[i];
+			it->seized[it->nr_threads++] = true;
+			again = true;
+		}
+	}
+	return 0;
+}
+
+static int collect_thread_nspids(struct pstree_item *it)
+{
+	it->thread_nspid = xzalloc(sizeof(pid_t) * it->nr_threads * it->ns_levels);
+	/* Keep the main thread first, whatever order the threads were seized in. */
+	for (int i = 0; i < it->nr_threads; i++) {
+		if (it->threads[i] == it->pid && i) {
+			it->threads[i] = it->threads[0];
+			it->threads[0] = it->pid;
+		}
+	}
+	for (int i = 0; i < it->nr_threads; i++) {
+		struct proc_status st;
+		int ret = proc_parse_status(it->pid, it->threads[i], &st);
+
+		if (ret < 0)
+			return ret;
+		if (st.ns_levels != it->ns_levels) {
+			pr_err("pid %d: thread %d has %d pid levels, the process %d\n", it->pid,
+			       it->threads[i], st.ns_levels, it->ns_levels);
+			proc_free_status(&st);
+			return -EINVAL;
+		}
+		memcpy(it->thread_nspid + i * it->ns_levels, st.nspid, sizeof(pid_t) * it->ns_levels);
+		proc_free_status(&st);
+	}
+	return 0;
+}
+
+static int seize_item(struct pstree_item *it)
+{
+	struct proc_stat ps;
+	struct proc_status st;
+	int ret = proc_parse_stat(it->pid, 0, &ps);
+
+	if (ret < 0)
+		return ret;
+	it->ppid = ps.ppid;
+	it->pgid = ps.pgrp;
+	it->sid = ps.session;
+	if (ps.state == 'Z') {
+		it->zombie = true;
+		it->exit_code = ps.exit_code;
+	}
+	ret = proc_parse_status(it->pid, 0, &st);
+	if (ret < 0)
+		return ret;
+	it->stopped = st.state == 'T';
+	fill_ns_ids(it, &st);
+	proc_free_status(&st);
+	if (it->zombie) {
+		it->thread_nspid = xzalloc(sizeof(pid_t) * it->ns_levels);
+		return 0;
+	}
+	ret = seize_threads(it);
+	if (ret < 0)
+		return ret;
+	if (!it->nr_threads) {
+		pr_err("pid %d: exited while being frozen\n", it->pid);
+		return -ESRCH;
+	}
+	return collect_thread_nspids(it);
+}
+
+static bool tree_is_stable(struct pstree *t)
+{
+	for (int i = 0; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+		_cleanup_free_ pid_t *kids = NULL;
+		int n = 0;
+
+		if (it->zombie)
+			continue;
+		if (proc_children(it->pid, &kids, &n) < 0 || n != it->nr_children)
+			return false;
+		for (int k = 0; k < n; k++)
+			if (!pstree_find(t, kids[k]))
+				return false;
+	}
+	return true;
+}
+
+int seize_tree(pid_t root, struct pstree *t)
+{
+	struct pstree_item *r;
+	int ret;
+
+	if (root <= 0 || kill(root, 0) < 0) {
+		pr_err("pid %d: no such process\n", root);
+		return -ESRCH;
+	}
+	if (root == getpid()) {
+		pr_err("pid %d: is crtool itself\n", root);
+		return -EINVAL;
+	}
+	r = pstree_add(t, NULL, root);
+	/* Breadth first: a parent is frozen before its children are listed. */
+	for (int i = 0; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+		_cleanup_free_ pid_t *kids = NULL;
+		int n = 0;
+
+		ret = seize_item(it);
+		if (ret < 0)
+			return ret;
+		if (it->zombie)
+			continue;
+		ret = proc_children(it->pid, &kids, &n);
+		if (ret < 0)
+			return ret;
+		for (int k = 0; k < n; k++)
+			if (!pstree_find(t, kids[k]))
+				pstree_add(t, it, kids[k]);
+	}
+	if (r->zombie) {
+		pr_err("pid %d: is a zombie; nothing to dump\n", root);
+		return -ESRCH;
+	}
+	if (!tree_is_stable(t)) {
+		pr_err("pid %d: the process tree kept changing while being frozen\n", root);
+		return -EAGAIN;
+	}
+	t->root_is_pidns_init = r->ns_levels > 1 && r->nspid[r->ns_levels - 1] == 1;
+	return 0;
+}
+
+static void release_item(struct pstree_item *it, enum release_mode mode)
+{
+	if (mode == RELEASE_KILL) {
+		kill(it->pid, SIGKILL);
+	} else if (mode == RELEASE_STOP && !it->zombie) {
+		kill(it->pid, SIGSTOP);
+	}
+	for (int i = 0; i < it->nr_threads; i++) {
+		if (!it->seized || !it->seized[i])
+			continue;
+		if (mode != RELEASE_KILL && ptrace(PTRACE_DETACH, it->threads[i], NULL, NULL) < 0 &&
+		    errno != ESRCH)
+			pr_perror("tid %d: can't detach", it->threads[i]);
+		it->seized[i] = false;
+	}
+}
+
+void seize_release(struct pstree *t, enum release_mode mode)
+{
+	for (int i = t->nr - 1; i >= 0; i--)
+		release_item(t->items[i], mode);
+	if (mode != RELEASE_KILL)
+		return;
+	/* Collect the tracee deaths so the tree is gone when we return. */
+	for (int i = 0; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+		for (int k = 0; k < it->nr_threads; k++) {
+			int st;
+			while (waitpid(it->threads[k], &st, __WALL) > 0 && !WIFEXITED(st) &&
+			       !WIFSIGNALED(st))
+				;
+		}
+	}
+}

@@ -1,0 +1,102 @@
+/* Internal interfaces between the engine's dump and restore modules. */
+#ifndef CR_CR_H
+#define CR_CR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proc.h"
+#include "pstree.h"
+#include "rsys.h"
+
+#include "core.pb-c.h"
+#include "fdinfo.pb-c.h"
+#include "mm.pb-c.h"
+
+#define CR_FORMAT_VERSION 1
+#define SCRATCH_PAGES 16
+
+/* One process while it is dumped. */
+struct dump_ctx {
+	struct pstree_item *it;
+	int dirfd;
+	const char *dir;
+	struct rsys rs;			/* remote syscalls in the main thread */
+	uint64_t code_addr;		/* where the gadget was written */
+	uint8_t saved_code[8];		/* the bytes it replaced */
+	struct proc_vma *vmas;
+	int nr_vmas;
+	struct shmem_seen *shm;		/* shared anonymous objects already saved */
+	uint64_t pages_written, bytes_written;
+};
+
+struct shmem_seen {
+	uint64_t *ino;
+	int nr;
+};
+
+struct dump_opts {
+	pid_t pid;
+	const char *dir;
+	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
+	bool stats;
+};
+
+struct restore_opts {
+	const char *dir;
+	bool detach;
+	const char *pidfile;
+};
+
+int cr_dump(const struct dump_opts *o);
+int cr_restore(const struct restore_opts *o);
+
+/* task.c: registers, signals, timers, creds, limits and the mm fields */
+int dump_task_core(struct dump_ctx *c);
+
+/* mem.c */
+int dump_task_mm(struct dump_ctx *c);
+
+/* files.c */
+int dump_task_fds(struct dump_ctx *c);
+/* In the restored child, before it is seized: open every descriptor. */
+int restore_fds_in_child(FdsEntry *fds, int keep_fd);
+
+/* Restore side: one process driven by the restorer. */
+struct rst_task {
+	struct pstree_item *it;
+	TaskCoreEntry *core;
+	MmEntry *mm;
+	FdsEntry *fds;
+	struct rsys rs;			/* main thread */
+	uint64_t hole;			/* our code + scratch in the task */
+	size_t hole_len;
+};
+
+struct rst_shmem {			/* shared anonymous objects, created by the restorer */
+	uint64_t ino;
+	uint64_t size;
+	void *addr;			/* our own mapping of it */
+	char path[96];			/* /proc/<us>/map_files/... for the tasks to open */
+};
+
+struct rst_ctx {
+	const char *dir;		/* absolute */
+	int dirfd;
+	struct pstree tree;
+	struct rst_task *tasks;		/* same order as tree.items */
+	struct rst_shmem *shm;
+	int nr_shm;
+};
+
+int restore_task_mm(struct rst_ctx *rc, struct rst_task *t);
+int restore_shmem_prepare(struct rst_ctx *rc);
+int restore_task_core(struct rst_ctx *rc, struct rst_task *t);
+int restore_task_finish(struct rst_ctx *rc, struct rst_task *t);
+
+/* Remote helpers shared by the modules. */
+long remote_open_path(struct rsys *r, const char *path, int flags);
+int rsys_check(struct rsys *r, long *ret, long nr, const uint64_t args[6], const char *what);
+#define RCALL(r, what, nr, ...) ({ long __v; int __e = rsys_check(r, &__v, nr, (uint64_t[6]){ __VA_ARGS__ }, what); __e < 0 ? (long)__e : __v; })
+
+#endif
