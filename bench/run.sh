@@ -57,8 +57,28 @@ kill_if_memhog() {
 	return 0
 }
 
+# Appends to array desc the PIDs below PID (needs CONFIG_PROC_CHILDREN).
+descendants() {
+	local kid
+	local -a kids=()
+	read -ra kids 2>/dev/null <"/proc/$1/task/$1/children" || true
+	for kid in "${kids[@]}"; do
+		desc+=("$kid")
+		descendants "$kid"
+	done
+}
+
+# An interrupted run leaves steps behind: timeout(1) puts its command in a
+# process group of its own, out of reach of the terminal's ^C.
+kill_descendants() {
+	local -a desc=()
+	descendants "$$"
+	[ ${#desc[@]} = 0 ] || kill -TERM "${desc[@]}" 2>/dev/null || true
+}
+
 cleanup() {
 	kill_memhog
+	kill_descendants
 	kill_if_memhog "$restored_pid"
 	[ -n "$shm" ] && rm -rf "$shm"
 	if [ -n "$work" ]; then
@@ -137,6 +157,14 @@ gbps() { calc 'b / s / 1e9' b=$(($1 * 1048576)) s="$2"; }
 bool01() { if [ "$1" = true ]; then echo 1; else echo 0; fi; }
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+
+# step COMMAND...: runs it in the background and waits, because bash runs
+# a trap only once the foreground command has finished, and a step may take
+# BENCH_TIMEOUT seconds; `wait` returns at once on a signal.
+step() {
+	"$@" &
+	wait "$!"
+}
 
 now() { printf '%s\n' "$EPOCHREALTIME"; }
 
@@ -310,7 +338,7 @@ first_error() {
 timed_dump() {
 	local dir=$1 pid=$2 t0 t1
 	t0=$(now)
-	timeout "$step_timeout" "$crtool" dump -t "$pid" -D "$dir/img" "${stats_opt[@]}" \
+	step timeout "$step_timeout" "$crtool" dump -t "$pid" -D "$dir/img" "${stats_opt[@]}" \
 		>"$dir/dump.out" 2>"$dir/dump.err" || return 1
 	t1=$(now)
 	dump_s=$(elapsed "$t0" "$t1")
@@ -344,7 +372,7 @@ run_restore() {
 	local size=$1 dir=$2 pid=$3 t0 t1 rc=0
 	t0=$(now)
 	# Its stdout is not ours: the JSON lines go there.
-	timeout "$step_timeout" "$crtool" restore -D "$dir/img" --detach --pidfile "$dir/restore.pid" \
+	step timeout "$step_timeout" "$crtool" restore -D "$dir/img" --detach --pidfile "$dir/restore.pid" \
 		>"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
 	t1=$(now)
 	restored_pid=$(cat "$dir/restore.pid" 2>/dev/null) || restored_pid=$pid

@@ -36,15 +36,15 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 {
 	const char *p = v->path;
 
+	if (path_is(p, "[vvar]") || path_is(p, "[vvar_vclock]"))
+		return VMA_KIND__VMA_VVAR;
+	if (path_is(p, "[vdso]"))
+		return VMA_KIND__VMA_VDSO;
 	if (v->io || v->pfnmap || v->mixedmap) {
 		pr_err("pid %d: mapping %#" PRIx64 "-%#" PRIx64 " (%s) is a device mapping; not supported\n",
 		       pid, v->start, v->end, p ? p : "anonymous");
 		return -EOPNOTSUPP;
 	}
-	if (path_is(p, "[vvar]") || path_is(p, "[vvar_vclock]"))
-		return VMA_KIND__VMA_VVAR;
-	if (path_is(p, "[vdso]"))
-		return VMA_KIND__VMA_VDSO;
 	if (v->shared && (path_is(p, "/dev/zero (deleted)") || (!p && v->ino)))
 		return VMA_KIND__VMA_ANON_SHARED;
 	if (!v->shared && (!p || path_is(p, "[heap]") || path_is(p, "[stack]") ||
@@ -341,6 +341,10 @@ static int dump_pages(struct dump_ctx *c, MmEntry *mm)
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *e = mm->vmas[i];
 
+		/* An entry never spans two VMAs: restore looks each up by address. */
+		ret = pw_emit_entry(&w);
+		if (ret)
+			break;
 		switch (e->kind) {
 		case VMA_KIND__VMA_ANON_PRIVATE:
 		case VMA_KIND__VMA_STACK:

@@ -82,8 +82,12 @@ static int run_to_trap(struct rsys *r)
 		}
 		if (WSTOPSIG(st) == SIGTRAP)
 			return 0;
-		pr_err("tid %d: unexpected stop by signal %d during a remote syscall\n", r->tid,
-		       WSTOPSIG(st));
+		{
+			arch_regs_t regs;
+			arch_get_regs(r->tid, &regs);
+			pr_err("tid %d: unexpected stop by signal %d during a remote syscall %lld (ip %#llx)\n",
+			       r->tid, WSTOPSIG(st), (long long)regs.orig_rax, (unsigned long long)regs.rip);
+		}
 		return -EINVAL;
 	}
 }

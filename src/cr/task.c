@@ -495,13 +495,22 @@ static int restore_creds(struct rsys *r, const CredsEntry *c)
 		return -EBADMSG;
 	}
 	for (int cap = 0; cap < 64; cap++) {
+		long have;
+
 		if (c->cap_bnd & (1ULL << cap))
 			continue;
-		if (RCALL(r, "prctl(PR_CAPBSET_READ)", SYS_prctl, PR_CAPBSET_READ, cap) == 1 &&
-		    RCALL(r, "prctl(PR_CAPBSET_DROP)", SYS_prctl, PR_CAPBSET_DROP, cap) < 0)
+		/* EINVAL past the kernel's last capability: nothing to drop there. */
+		if (rsys_call(r, SYS_prctl, &have, PR_CAPBSET_READ, cap, 0, 0, 0, 0) < 0)
+			return -EIO;
+		if (have == 1 && RCALL(r, "prctl(PR_CAPBSET_DROP)", SYS_prctl, PR_CAPBSET_DROP, cap) < 0)
 			return -EIO;
 	}
-	g = rput(r, SCR_A, c->groups, c->n_groups * sizeof(uint32_t) + 1);
+	if (c->n_groups > 256) {
+		pr_err("tid %d: %zu supplementary groups: more than the scratch area holds\n", r->tid,
+		       c->n_groups);
+		return -E2BIG;
+	}
+	g = c->n_groups ? rput(r, SCR_A, c->groups, c->n_groups * sizeof(uint32_t)) : 0;
 	if (g < 0 || RCALL(r, "setgroups", SYS_setgroups, c->n_groups, g) < 0 ||
 	    RCALL(r, "setresgid", SYS_setresgid, c->gids[0], c->gids[1], c->gids[2]) < 0 ||
 	    RCALL(r, "setfsgid", SYS_setfsgid, c->gids[3]) < 0)

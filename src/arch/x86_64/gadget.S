@@ -1,7 +1,7 @@
 /* The remote-syscall gadget, copied into targets: syscall; int3. */
-	.section .rodata
+	.text
 	.globl cr_syscall_gadget
-	.type cr_syscall_gadget, @object
+	.type cr_syscall_gadget, @function
 cr_syscall_gadget:
 	syscall
 	int3
