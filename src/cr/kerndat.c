@@ -623,8 +623,13 @@ static int try_arch_map_vdso(void)
 	for (i = 0; i < old.nr; i++)
 		if (munmap((void *)old.start[i], old.end[i] - old.start[i]) < 0)
 			return failed("munmap of vDSO part %#lx-%#lx: %m", old.start[i], old.end[i]);
+	/*
+	 * EEXIST: a vDSO-area mapping under a name we do not know is still
+	 * there (a newer layout); the call exists, which is what this probes.
+	 */
 	if (syscall(SYS_arch_prctl, ARCH_MAP_VDSO_64, old.lo) < 0)
-		return missing("arch_prctl(ARCH_MAP_VDSO_64, %#lx) after unmapping the vDSO: %m",
+		return errno == EEXIST ? 1 :
+		       missing("arch_prctl(ARCH_MAP_VDSO_64, %#lx) after unmapping the vDSO: %m",
 			       old.lo);
 	r = find_vdso_area(&now);
 	if (r <= 0)
@@ -636,9 +641,9 @@ static int try_arch_map_vdso(void)
 }
 
 /*
- * A process that already has a vDSO gets EEXIST: that is the kernel
- * refusing a second copy, so the call exists. The child then checks the
- * real use, remapping after an unmap.
+ * Called on a process that has a vDSO, ARCH_MAP_VDSO_64 only says EEXIST;
+ * restore needs more: mapping it at a chosen address once the old one is
+ * gone. The child does exactly that.
  */
 static int probe_arch_map_vdso(void)
 {

@@ -691,6 +691,28 @@ struct page_filler {
 	uint64_t batch_off, batch_len;
 };
 
+#define FILL_BATCH_MAX (1UL << 30)	/* below the kernel's ~2 GiB cap per read */
+#define POPULATE_MIN (256UL << 10)
+
+/*
+ * Fault the target pages in first, in one call per range: a first-touch fault
+ * per page inside preadv costs far more than populating in bulk.
+ */
+static int filler_populate(struct page_filler *f)
+{
+	for (int i = 0; i < f->nr; i++) {
+		long ret;
+
+		if (f->iov[i].iov_len < POPULATE_MIN)
+			continue;
+		if (rsys_call(&f->t->rs, SYS_madvise, &ret, (uint64_t)f->iov[i].iov_base,
+			      f->iov[i].iov_len, MADV_POPULATE_WRITE, 0, 0, 0) < 0)
+			return -EIO;
+		/* EINVAL on old kernels: the read faults the pages in anyway. */
+	}
+	return 0;
+}
+
 static int filler_flush(struct page_filler *f)
 {
 	struct rsys *r = &f->t->rs;
@@ -699,6 +721,8 @@ static int filler_flush(struct page_filler *f)
 
 	if (!f->nr)
 		return 0;
+	if (filler_populate(f) < 0)
+		return -EIO;
 	a = rsys_scratch_put(r, 0, f->iov, f->nr * sizeof(struct iovec));
 	if (!a)
 		return -EIO;
@@ -731,6 +755,22 @@ static int fill_shmem(struct rst_ctx *rc, struct page_filler *f, VmaEntry *e, ui
 	return 0;
 }
 
+static int fill_range(struct page_filler *f, uint64_t vaddr, uint64_t len, uint64_t off)
+{
+	if (f->nr && (f->nr == ARRAY_SIZE(f->iov) || f->batch_off + f->batch_len != off ||
+		      f->batch_len + len > FILL_BATCH_MAX)) {
+		int ret = filler_flush(f);
+		if (ret < 0)
+			return ret;
+	}
+	if (!f->nr)
+		f->batch_off = off;
+	f->iov[f->nr].iov_base = (void *)vaddr;
+	f->iov[f->nr++].iov_len = len;
+	f->batch_len += len;
+	return 0;
+}
+
 static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *pe)
 {
 	uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
@@ -744,17 +784,14 @@ static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *p
 	}
 	if (e->kind == VMA_KIND__VMA_ANON_SHARED)
 		return fill_shmem(rc, f, e, pe->vaddr, len, pe->offset);
-	if (f->nr && (f->nr == ARRAY_SIZE(f->iov) || f->batch_off + f->batch_len != pe->offset ||
-		      f->batch_len + len > (1UL << 30))) {
-		int ret = filler_flush(f);
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = min_t(uint64_t, len - done, FILL_BATCH_MAX);
+		int ret = fill_range(f, pe->vaddr + done, n, pe->offset + done);
+
 		if (ret < 0)
 			return ret;
+		done += n;
 	}
-	if (!f->nr)
-		f->batch_off = pe->offset;
-	f->iov[f->nr].iov_base = (void *)pe->vaddr;
-	f->iov[f->nr++].iov_len = len;
-	f->batch_len += len;
 	return 0;
 }
 
