@@ -81,6 +81,8 @@ int pstree_write_image(int dirfd, const char *dir, struct pstree *t)
 		e.has_zombie = e.zombie = it->zombie;
 		e.has_exit_code = true;
 		e.exit_code = it->exit_code;
+		if (it->zombie)
+			e.comm = it->comm;
 		e.has_stopped = true;
 		e.stopped = it->stopped;
 		e.n_thread_nstids = it->nr_threads * it->ns_levels;
@@ -130,6 +132,8 @@ static int item_from_entry(struct pstree *t, PstreeEntry *e, const char *dir)
 	it->zombie = e->zombie;
 	it->exit_code = e->exit_code;
 	it->stopped = e->stopped;
+	if (e->comm)
+		snprintf(it->comm, sizeof(it->comm), "%.15s", e->comm);
 	if (!it->zombie && it->threads[0] != it->pid) {
 		pr_err("%s/pstree.img: pid %u: first thread is %d\n", dir, e->pid, it->threads[0]);
 		return -EBADMSG;

@@ -158,6 +158,7 @@ static void become_zombie(struct pstree_item *it)
 
 	if (it->pgid == it->pid)
 		setpgid(0, 0);
+	prctl(PR_SET_NAME, it->comm);
 	if (WIFSIGNALED(it->exit_code)) {
 		sigset_t all;
 		setrlimit(RLIMIT_CORE, &no_core);

@@ -136,6 +136,7 @@ static int seize_item(struct pstree_item *it)
 	if (ps.state == 'Z') {
 		it->zombie = true;
 		it->exit_code = ps.exit_code;
+		snprintf(it->comm, sizeof(it->comm), "%.15s", ps.comm);
 	}
 	ret = proc_parse_status(it->pid, 0, &st);
 	if (ret < 0)
