@@ -246,7 +246,8 @@ void seize_release(struct pstree *t, enum release_mode mode)
 	/* Collect the tracee deaths so the tree is gone when we return. */
 	for (int i = 0; i < t->nr; i++) {
 		struct pstree_item *it = t->items[i];
-		for (int k = 0; k < it->nr_threads; k++) {
+		/* Secondary threads first: the leader is reported only after them. */
+		for (int k = it->nr_threads - 1; k >= 0; k--) {
 			int st;
 			while (waitpid(it->threads[k], &st, __WALL) > 0 && !WIFEXITED(st) &&
 			       !WIFSIGNALED(st))
