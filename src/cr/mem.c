@@ -1,5 +1,6 @@
 #define LOG_PREFIX "mem: "
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/rseq.h>
 #include <string.h>
@@ -112,12 +113,111 @@ static int fill_vma_entry(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 
 /* ---- dump: pages ---------------------------------------------------------- */
 
+/*
+ * Pages are copied out of the target into one buffer while a writer thread
+ * writes the other to the image, so the copy overlaps the I/O. crtool dump
+ * never forks, so a thread is safe here.
+ */
+struct async_writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd;
+	const char *path;
+	const uint8_t *data;
+	size_t len;
+	bool busy, stop;
+	int err;
+};
+
+static void *aw_main(void *arg)
+{
+	struct async_writer *aw = arg;
+
+	pthread_mutex_lock(&aw->lock);
+	for (;;) {
+		while (!aw->busy && !aw->stop)
+			pthread_cond_wait(&aw->cond, &aw->lock);
+		if (!aw->busy)
+			break;
+		pthread_mutex_unlock(&aw->lock);
+		ssize_t n = write_full(aw->fd, aw->data, aw->len);
+		pthread_mutex_lock(&aw->lock);
+		if (n < 0 && !aw->err)
+			aw->err = n;
+		aw->busy = false;
+		pthread_cond_broadcast(&aw->cond);
+	}
+	pthread_mutex_unlock(&aw->lock);
+	return NULL;
+}
+
+static int aw_wait_idle(struct async_writer *aw)
+{
+	int err;
+
+	pthread_mutex_lock(&aw->lock);
+	while (aw->busy)
+		pthread_cond_wait(&aw->cond, &aw->lock);
+	err = aw->err;
+	pthread_mutex_unlock(&aw->lock);
+	if (err)
+		return log_errno(err, "can't write %s", aw->path);
+	return 0;
+}
+
+static int aw_submit(struct async_writer *aw, const uint8_t *data, size_t len)
+{
+	int ret = aw_wait_idle(aw);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&aw->lock);
+	aw->data = data;
+	aw->len = len;
+	aw->busy = true;
+	pthread_cond_broadcast(&aw->cond);
+	pthread_mutex_unlock(&aw->lock);
+	return 0;
+}
+
+static int aw_start(struct async_writer *aw, int fd, const char *path)
+{
+	int ret;
+
+	memset(aw, 0, sizeof(*aw));
+	aw->fd = fd;
+	aw->path = path;
+	pthread_mutex_init(&aw->lock, NULL);
+	pthread_cond_init(&aw->cond, NULL);
+	ret = pthread_create(&aw->thread, NULL, aw_main, aw);
+	if (ret)
+		return log_errno(-ret, "can't start the writer thread for %s", path);
+	return 0;
+}
+
+/* Waits for the last write; returns its error, if any. */
+static int aw_stop(struct async_writer *aw)
+{
+	int ret = aw_wait_idle(aw);
+
+	pthread_mutex_lock(&aw->lock);
+	aw->stop = true;
+	pthread_cond_broadcast(&aw->cond);
+	pthread_mutex_unlock(&aw->lock);
+	pthread_join(aw->thread, NULL);
+	pthread_mutex_destroy(&aw->lock);
+	pthread_cond_destroy(&aw->cond);
+	return ret;
+}
+
 struct page_writer {
-	int fd;				/* pages-PID.img */
+	struct async_writer aw;
 	const char *path;
 	struct img *pm;			/* pagemap-PID.img */
-	uint64_t offset;		/* bytes written to the pages image */
-	uint8_t *buf;
+	uint64_t offset;		/* bytes handed to the writer */
+	uint8_t *bufs[2];
+	uint8_t *buf;			/* the one being filled */
 	size_t buf_len, cap;
 	struct iovec riov[1024];	/* remote ranges of the batch in buf */
 	int nr_riov;
@@ -160,9 +260,10 @@ static int pw_flush(struct page_writer *w)
 	}
 	if (!w->buf_len)
 		return 0;
-	n = write_full(w->fd, w->buf, w->buf_len);
+	n = aw_submit(&w->aw, w->buf, w->buf_len);
 	if (n < 0)
-		return log_errno(n, "can't write %s", w->path);
+		return n;
+	w->buf = w->buf == w->bufs[0] ? w->bufs[1] : w->bufs[0];
 	w->offset += w->buf_len;
 	w->buf_len = 0;
 	return 0;
@@ -315,8 +416,9 @@ static int dump_pages(struct dump_ctx *c, MmEntry *mm)
 {
 	char name[64], ppath[PATH_MAX_LEN];
 	_cleanup_close_ int pagemap_fd = -1;
-	struct page_writer w = { .fd = -1, .pid = c->it->pid };
+	struct page_writer w = { .pid = c->it->pid };
 	PagemapHead head = PAGEMAP_HEAD__INIT;
+	_cleanup_close_ int fd = -1;
 	int ret = 0;
 
 	snprintf(name, sizeof(name), "/proc/%d/pagemap", c->it->pid);
@@ -326,16 +428,20 @@ static int dump_pages(struct dump_ctx *c, MmEntry *mm)
 	snprintf(name, sizeof(name), "pages-%d.img", c->it->pid);
 	snprintf(ppath, sizeof(ppath), "%s/%s", c->dir, name);
 	w.path = ppath;
-	w.fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (w.fd < 0)
+	fd = openat(c->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
 		return log_errno(-errno, "can't create %s", ppath);
 	w.pm = img_open_write(c->dirfd, c->dir, IMG_PAGEMAP, c->it->pid);
-	if (!w.pm) {
-		close(w.fd);
+	if (!w.pm)
+		return -EIO;
+	if (aw_start(&w.aw, fd, ppath) < 0) {
+		img_abort(w.pm);
 		return -EIO;
 	}
 	w.cap = COPY_CHUNK;
-	w.buf = xmalloc(w.cap);
+	w.bufs[0] = xmalloc(w.cap);
+	w.bufs[1] = xmalloc(w.cap);
+	w.buf = w.bufs[0];
 	head.page_size = PAGE_SIZE;
 	ret = img_write_msg(w.pm, &head.base);
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++) {
@@ -363,10 +469,12 @@ static int dump_pages(struct dump_ctx *c, MmEntry *mm)
 		ret = pw_flush(&w);
 	if (!ret)
 		ret = pw_emit_entry(&w);
-	if (!ret && fsync(w.fd) < 0)
+	if (aw_stop(&w.aw) < 0 && !ret)
+		ret = -EIO;
+	if (!ret && fsync(fd) < 0)
 		ret = log_errno(-errno, "can't fsync %s", ppath);
-	free(w.buf);
-	close(w.fd);
+	free(w.bufs[0]);
+	free(w.bufs[1]);
 	if (ret) {
 		img_abort(w.pm);
 		return ret;
@@ -680,63 +788,106 @@ static VmaEntry *vma_of(MmEntry *mm, uint64_t addr, uint64_t len)
 	return NULL;
 }
 
-struct page_filler {
-	struct rst_task *t;
-	long rfd;			/* pages image, open in the task */
-	int lfd;			/* pages image, open here (shared memory) */
-	const char *path;
-	uint64_t file_size;
-	struct iovec iov[1024];
-	int nr;
-	uint64_t batch_off, batch_len;
+/*
+ * Pages go in from here: the pages image is mapped (straight from the page
+ * cache) and copied into the task with process_vm_writev by a few worker
+ * threads, which also fault the target pages in. crtool restore forks
+ * nothing after the tree is created, so threads are safe at this point.
+ */
+struct fill_job {
+	const uint8_t *src;
+	uint64_t dst, len;
 };
 
-#define FILL_BATCH_MAX (1UL << 30)	/* below the kernel's ~2 GiB cap per read */
-#define POPULATE_MIN (256UL << 10)
+struct page_filler {
+	struct rst_task *t;
+	const char *path;
+	const uint8_t *map;		/* the whole pages image */
+	uint64_t file_size;
+	struct fill_job *jobs;
+	size_t nr_jobs, cap_jobs, next;
+	pthread_mutex_t lock;
+	int err;
+};
 
-/*
- * Fault the target pages in first, in one call per range: a first-touch fault
- * per page inside preadv costs far more than populating in bulk.
- */
-static int filler_populate(struct page_filler *f)
+#define FILL_JOB_MAX (32UL << 20)
+
+static void add_job(struct page_filler *f, const uint8_t *src, uint64_t dst, uint64_t len)
 {
-	for (int i = 0; i < f->nr; i++) {
-		long ret;
+	while (len) {
+		uint64_t n = min_t(uint64_t, len, FILL_JOB_MAX);
 
-		if (f->iov[i].iov_len < POPULATE_MIN)
-			continue;
-		if (rsys_call(&f->t->rs, SYS_madvise, &ret, (uint64_t)f->iov[i].iov_base,
-			      f->iov[i].iov_len, MADV_POPULATE_WRITE, 0, 0, 0) < 0)
-			return -EIO;
-		/* EINVAL on old kernels: the read faults the pages in anyway. */
+		if (f->nr_jobs && f->jobs[f->nr_jobs - 1].dst + f->jobs[f->nr_jobs - 1].len == dst &&
+		    f->jobs[f->nr_jobs - 1].src + f->jobs[f->nr_jobs - 1].len == src &&
+		    f->jobs[f->nr_jobs - 1].len + n <= FILL_JOB_MAX) {
+			f->jobs[f->nr_jobs - 1].len += n;
+		} else {
+			if (f->nr_jobs == f->cap_jobs) {
+				f->cap_jobs = f->cap_jobs ? f->cap_jobs * 2 : 64;
+				f->jobs = xrealloc(f->jobs, f->cap_jobs * sizeof(*f->jobs));
+			}
+			f->jobs[f->nr_jobs++] = (struct fill_job){ src, dst, n };
+		}
+		src += n;
+		dst += n;
+		len -= n;
 	}
-	return 0;
 }
 
-static int filler_flush(struct page_filler *f)
+static int run_job(struct page_filler *f, const struct fill_job *j)
 {
-	struct rsys *r = &f->t->rs;
-	uint64_t a;
-	long n;
+	struct iovec l = { (void *)j->src, j->len }, r = { (void *)j->dst, j->len };
+	ssize_t n = process_vm_writev(f->t->it->pid, &l, 1, &r, 1, 0);
 
-	if (!f->nr)
+	if (n == (ssize_t)j->len)
 		return 0;
-	if (filler_populate(f) < 0)
-		return -EIO;
-	a = rsys_scratch_put(r, 0, f->iov, f->nr * sizeof(struct iovec));
-	if (!a)
-		return -EIO;
-	n = RCALL(r, "preadv (pages)", SYS_preadv, f->rfd, a, f->nr, f->batch_off, 0);
 	if (n < 0)
-		return n;
-	if ((uint64_t)n != f->batch_len) {
-		pr_err("%s: short read (%ld of %" PRIu64 " bytes at %" PRIu64 ")\n", f->path, n,
-		       f->batch_len, f->batch_off);
-		return -EIO;
+		return log_errno(-errno, "pid %d: can't write pages at %#" PRIx64, f->t->it->pid, j->dst);
+	pr_err("pid %d: short page write at %#" PRIx64 " (%zd of %" PRIu64 ")\n", f->t->it->pid, j->dst,
+	       n, j->len);
+	return -EIO;
+}
+
+static void *fill_worker(void *arg)
+{
+	struct page_filler *f = arg;
+
+	for (;;) {
+		size_t i;
+		int ret;
+
+		pthread_mutex_lock(&f->lock);
+		i = f->err ? f->nr_jobs : f->next++;
+		pthread_mutex_unlock(&f->lock);
+		if (i >= f->nr_jobs)
+			return NULL;
+		ret = run_job(f, &f->jobs[i]);
+		if (ret < 0) {
+			pthread_mutex_lock(&f->lock);
+			f->err = ret;
+			pthread_mutex_unlock(&f->lock);
+		}
 	}
-	f->nr = 0;
-	f->batch_len = 0;
-	return 0;
+}
+
+static int run_fill_jobs(struct page_filler *f)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int nth = f->nr_jobs < 2 ? 1 : (int)min_t(long, max_t(long, cpus, 1), 4);
+	pthread_t th[4];
+	int started = 0;
+
+	pthread_mutex_init(&f->lock, NULL);
+	for (int i = 1; i < nth; i++) {
+		if (pthread_create(&th[i], NULL, fill_worker, f))
+			break;
+		started++;
+	}
+	fill_worker(f);
+	for (int i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&f->lock);
+	return f->err;
 }
 
 static int fill_shmem(struct rst_ctx *rc, struct page_filler *f, VmaEntry *e, uint64_t vaddr,
@@ -744,30 +895,10 @@ static int fill_shmem(struct rst_ctx *rc, struct page_filler *f, VmaEntry *e, ui
 {
 	struct rst_shmem *s = find_shmem(rc, e->shmid);
 	uint64_t obj_off = e->pgoff + (vaddr - e->start);
-	ssize_t n;
 
 	if (!s || obj_off + len > s->size)
 		return -EINVAL;
-	n = pread_full(f->lfd, (uint8_t *)s->addr + obj_off, len, off);
-	if (n != (ssize_t)len)
-		return log_errno(n < 0 ? n : -EIO, "%s: can't read %" PRIu64 " bytes at %" PRIu64, f->path,
-				 len, off);
-	return 0;
-}
-
-static int fill_range(struct page_filler *f, uint64_t vaddr, uint64_t len, uint64_t off)
-{
-	if (f->nr && (f->nr == ARRAY_SIZE(f->iov) || f->batch_off + f->batch_len != off ||
-		      f->batch_len + len > FILL_BATCH_MAX)) {
-		int ret = filler_flush(f);
-		if (ret < 0)
-			return ret;
-	}
-	if (!f->nr)
-		f->batch_off = off;
-	f->iov[f->nr].iov_base = (void *)vaddr;
-	f->iov[f->nr++].iov_len = len;
-	f->batch_len += len;
+	memcpy((uint8_t *)s->addr + obj_off, f->map + off, len);
 	return 0;
 }
 
@@ -784,36 +915,43 @@ static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *p
 	}
 	if (e->kind == VMA_KIND__VMA_ANON_SHARED)
 		return fill_shmem(rc, f, e, pe->vaddr, len, pe->offset);
-	for (uint64_t done = 0; done < len;) {
-		uint64_t n = min_t(uint64_t, len - done, FILL_BATCH_MAX);
-		int ret = fill_range(f, pe->vaddr + done, n, pe->offset + done);
+	add_job(f, f->map + pe->offset, pe->vaddr, len);
+	return 0;
+}
 
-		if (ret < 0)
-			return ret;
-		done += n;
-	}
+static int map_pages_image(struct rst_ctx *rc, struct page_filler *f, const char *name)
+{
+	_cleanup_close_ int fd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *m;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return log_errno(-errno, "can't open %s", f->path);
+	f->file_size = st.st_size;
+	if (!st.st_size)
+		return 0;
+	m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (m == MAP_FAILED)
+		return log_errno(-errno, "can't map %s", f->path);
+	f->map = m;
 	return 0;
 }
 
 static int fill_pages(struct rst_ctx *rc, struct rst_task *t)
 {
 	char name[64], path[PATH_MAX_LEN];
-	struct page_filler f = { .t = t, .path = path, .rfd = -1 };
+	struct page_filler f = { .t = t, .path = path };
 	struct img *pm = img_open_read(rc->dirfd, rc->dir, IMG_PAGEMAP, t->it->pid);
 	PagemapHead *head = NULL;
-	struct stat st;
 	int ret;
 
 	if (!pm)
 		return -ENOENT;
 	snprintf(name, sizeof(name), "pages-%d.img", t->it->pid);
 	snprintf(path, sizeof(path), "%s/%s", rc->dir, name);
-	f.lfd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (f.lfd < 0 || fstat(f.lfd, &st) < 0) {
-		ret = log_errno(-errno, "can't open %s", path);
+	ret = map_pages_image(rc, &f, name);
+	if (ret < 0)
 		goto out;
-	}
-	f.file_size = st.st_size;
 	ret = img_read_msg(pm, &pagemap_head__descriptor, (ProtobufCMessage **)&head);
 	if (ret == 0 || (ret > 0 && head->page_size != PAGE_SIZE)) {
 		pr_err("%s/pagemap-%d.img: missing or bad head\n", rc->dir, t->it->pid);
@@ -821,11 +959,6 @@ static int fill_pages(struct rst_ctx *rc, struct rst_task *t)
 	}
 	if (ret < 0)
 		goto out;
-	f.rfd = remote_open_path(&t->rs, path, O_RDONLY);
-	if (f.rfd < 0) {
-		ret = f.rfd;
-		goto out;
-	}
 	for (;;) {
 		PagemapEntry *pe;
 
@@ -838,13 +971,12 @@ static int fill_pages(struct rst_ctx *rc, struct rst_task *t)
 			break;
 	}
 	if (!ret)
-		ret = filler_flush(&f);
-	if (RCALL(&t->rs, "close", SYS_close, f.rfd) < 0 && !ret)
-		ret = -EIO;
+		ret = run_fill_jobs(&f);
 out:
 	img_free_msg(head ? &head->base : NULL);
-	if (f.lfd >= 0)
-		close(f.lfd);
+	if (f.map)
+		munmap((void *)f.map, f.file_size);
+	free(f.jobs);
 	img_abort(pm);
 	return ret;
 }

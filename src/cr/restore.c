@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "cr.h"
 #include "image.h"
@@ -417,11 +418,13 @@ static int release_restored(struct rst_ctx *rc)
 
 static int drive_tree(struct rst_ctx *rc)
 {
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	int ret = seize_restored(rc);
 
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_mm(rc, &rc->tasks[i]);
+	pr_info("memory restored in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
 		ret = restore_pgids(rc);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
@@ -483,6 +486,7 @@ static int wait_root(pid_t root)
 int cr_restore(const struct restore_opts *o)
 {
 	struct rst_ctx rc = { .dirfd = -1 };
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
 	int ret;
 
@@ -501,6 +505,7 @@ int cr_restore(const struct restore_opts *o)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
 		ret = fork_tree(&rc, &root);
+	pr_info("images loaded and tree forked in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
 		ret = drive_tree(&rc);
 	if (ret && root > 0) {
