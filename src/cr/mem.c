@@ -484,6 +484,51 @@ static int dump_pages(struct dump_ctx *c, MmEntry *mm)
 	return img_close(w.pm);
 }
 
+/* Guard regions read as holes to everything else: list them by their own category. */
+static int scan_guards(pid_t pid, MmEntry *mm)
+{
+	char name[64];
+	_cleanup_close_ int fd = -1;
+	struct cr_page_region vec[SCAN_VEC];
+
+	snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open %s", name);
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *e = mm->vmas[i];
+		struct cr_pm_scan_arg arg = {
+			.size = sizeof(arg), .start = e->start, .end = e->end,
+			.vec = (uint64_t)(uintptr_t)vec, .vec_len = SCAN_VEC,
+			.category_anyof_mask = CR_PAGE_IS_GUARD, .return_mask = CR_PAGE_IS_GUARD,
+		};
+
+		if (e->kind == VMA_KIND__VMA_VDSO || e->kind == VMA_KIND__VMA_VVAR)
+			continue;
+		while (arg.start < arg.end) {
+			long n = ioctl(fd, CR_PAGEMAP_SCAN, &arg);
+
+			if (n < 0 && errno == EINVAL)
+				return 0;	/* no PAGE_IS_GUARD: the kernel has no guard regions either */
+			if (n < 0)
+				return log_errno(-errno, "pid %d: PAGEMAP_SCAN for guard regions", pid);
+			for (long k = 0; k < n; k++) {
+				GuardRange *g = xmalloc(sizeof(*g));
+
+				guard_range__init(g);
+				g->start = vec[k].start;
+				g->end = vec[k].end;
+				mm->guards = xrealloc(mm->guards, (mm->n_guards + 1) * sizeof(*mm->guards));
+				mm->guards[mm->n_guards++] = g;
+			}
+			if (arg.walk_end <= arg.start)
+				break;
+			arg.start = arg.walk_end;
+		}
+	}
+	return 0;
+}
+
 int dump_task_mm(struct dump_ctx *c)
 {
 	MmEntry *mm = xmalloc(sizeof(*mm));
@@ -500,6 +545,8 @@ int dump_task_mm(struct dump_ctx *c)
 	}
 	if (!ret)
 		ret = dump_pages(c, mm);
+	if (!ret)
+		ret = scan_guards(c->it->pid, mm);
 	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_MM, c->it->pid, &mm->base);
 	protobuf_c_message_free_unpacked(&mm->base, NULL);
@@ -1021,5 +1068,11 @@ int restore_task_mm(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_pages(rc, t);
 	for (size_t i = 0; i < t->mm->n_vmas && !ret; i++)
 		ret = finish_vma(t, t->mm->vmas[i]);
+	for (size_t i = 0; i < t->mm->n_guards && !ret; i++) {
+		GuardRange *g = t->mm->guards[i];
+		if (RCALL(&t->rs, "madvise(MADV_GUARD_INSTALL)", SYS_madvise, g->start,
+			  g->end - g->start, CR_MADV_GUARD_INSTALL) < 0)
+			ret = -EIO;
+	}
 	return ret;
 }
