@@ -1,1 +1,19 @@
-# bench rules
+# bench: memhog is the process the benchmark dumps and restores; run.sh
+# drives it (bench/README.md).
+noinst_PROGRAMS += bench/memhog
+bench_memhog_SOURCES = bench/memhog.c
+# Not sanitized even in --enable-sanitizers builds: ASan's shadow mappings
+# (terabytes of reserved address space) would be part of what crtool dumps,
+# and the benchmark measures a plain process with N MiB of written memory.
+bench_memhog_CFLAGS = $(CR_CFLAGS)
+bench_memhog_LDFLAGS =
+EXTRA_DIST += bench/run.sh bench/README.md
+
+# `make bench-run [BENCH_SIZES="1024 4096"]`: the benchmark against this
+# build's crtool; JSON lines on stdout. Needs root.
+BENCH_SIZES =
+.PHONY: bench-run
+bench-run: bench/memhog$(EXEEXT) crtool$(EXEEXT)
+	CRTOOL=$(abs_top_builddir)/crtool$(EXEEXT) \
+	MEMHOG=$(abs_top_builddir)/bench/memhog$(EXEEXT) \
+	bash $(srcdir)/bench/run.sh $(BENCH_SIZES)

@@ -191,8 +191,8 @@ mem_avail_mib() {
 }
 
 # The reason SIZE does not fit, or nothing. Floor file and image never
-# coexist, nor do the dumped and the restored memhog.
-# An image on tmpfs is memory too, next to the restored memhog.
+# coexist, nor do the dumped and the restored memhog; but an image on tmpfs
+# is memory too, next to the restored memhog.
 size_does_not_fit() {
 	local size=$1 disk mem need_disk=$(($1 + $1 / 16 + DISK_MARGIN_MIB)) need_mem=$(($1 + MEM_MARGIN_MIB))
 	[ "$(stat -f -c %T "$work")" != tmpfs ] || need_mem=$((need_mem + need_disk))
@@ -211,7 +211,7 @@ size_does_not_fit() {
 # memhog --emit (which then runs concurrently with the writes).
 floor_source() {
 	local size=$1
-	if [ "$(mib_free_on "$shm")" -ge $((size + MEM_MARGIN_MIB)) ] &&
+	if [ -n "$shm" ] && [ "$(mib_free_on "$shm")" -ge $((size + MEM_MARGIN_MIB)) ] &&
 		[ "$(mem_avail_mib)" -ge $((2 * size + MEM_MARGIN_MIB)) ]; then
 		echo tmpfs
 	else
@@ -243,7 +243,7 @@ bench_floor() {
 	local size=$1 source secs
 	source=$(floor_source "$size")
 	log "$size MiB, run $run: floor (dd from $source, fdatasync)"
-	if secs=$(time_floor_write "$size" "$source"); then
+	if step time_floor_write "$size" "$source" >"$work/floor.s" && read -r secs <"$work/floor.s"; then
 		emit bench '"floor"' size_mib "$size" run "$run" wall_s "$secs" \
 			gbps "$(gbps "$size" "$secs")" source "\"$source\""
 		floor_s=$secs
@@ -367,20 +367,16 @@ run_dump() {
 	image_bytes=$(du -s --block-size=1 "$dir/img" | cut -f 1)
 }
 
-# Sets restore_s and restored_pid; fails after emitting the error.
+# Sets restore_s and restored_pid.
 run_restore() {
-	local size=$1 dir=$2 pid=$3 t0 t1 rc=0
+	local dir=$2 pid=$3 t0 t1 rc=0
 	t0=$(now)
 	# Its stdout is not ours: the JSON lines go there.
 	step timeout "$step_timeout" "$crtool" restore -D "$dir/img" --detach --pidfile "$dir/restore.pid" \
 		>"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
 	t1=$(now)
 	restored_pid=$(cat "$dir/restore.pid" 2>/dev/null) || restored_pid=$pid
-	if [ "$rc" != 0 ]; then
-		kill_if_memhog "$restored_pid"
-		emit_error restore "$size" "$(first_error "$dir/restore.err")"
-		return 1
-	fi
+	[ "$rc" = 0 ] || return 1
 	restore_s=$(elapsed "$t0" "$t1")
 }
 
@@ -467,6 +463,7 @@ dump_restore_verify() {
 		emit_restore "$size"
 	else
 		emit_dump "$size"
+		emit_error restore "$size" "$(first_error "$dir/restore.err")"
 	fi
 	kill_if_memhog "$restored_pid"
 	restored_pid=''
@@ -474,7 +471,7 @@ dump_restore_verify() {
 
 # median VALUE...: of the non-null values; null when there is none.
 median() {
-	printf '%s\n' "$@" | grep -v '^null$' | sort -g |
+	printf '%s\n' "$@" | awk '$1 != "null"' | sort -g |
 		awk '{ v[NR] = $1 } END {
 			if (NR == 0) print "null"
 			else if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]
