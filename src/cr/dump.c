@@ -171,6 +171,7 @@ int cr_dump(const struct dump_opts *o)
 {
 	struct pstree tree = { 0 };
 	struct shmem_seen shm = { 0 };
+	struct file_seen files = { 0 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen, t_end, bytes = 0;
 	_cleanup_close_ int dirfd = open_dir(o->dir);
 	int ret;
@@ -182,7 +183,8 @@ int cr_dump(const struct dump_opts *o)
 	if (!ret)
 		ret = check_tree(&tree);
 	for (int i = 0; i < tree.nr && !ret; i++) {
-		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm };
+		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
+					 .files = &files };
 
 		if (c.it->zombie)
 			continue;
@@ -206,6 +208,7 @@ int cr_dump(const struct dump_opts *o)
 		       (t_end - t_frozen) / 1e6 + (t_frozen - t0) / 1e6, (t_end - t0) / 1e6,
 		       (unsigned long long)bytes);
 	free(shm.ino);
+	free(files.f);
 	pstree_free(&tree);
 	return ret;
 }

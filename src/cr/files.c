@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <linux/kcmp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "cr.h"
@@ -25,7 +28,28 @@ static bool stateless_chrdev(dev_t rdev)
 	return false;
 }
 
-static int dump_one_fd(pid_t pid, int fd, FdEntry *e)
+/* Descriptors that share one open file description (dup, fork) share an id. */
+static uint32_t file_id(struct file_seen *fs, pid_t pid, int fd, const struct stat *st)
+{
+	uint32_t id;
+
+	for (int i = 0; i < fs->nr; i++) {
+		if (fs->f[i].dev != st->st_dev || fs->f[i].ino != st->st_ino)
+			continue;
+		if (syscall(SYS_kcmp, pid, fs->f[i].pid, KCMP_FILE, fd, fs->f[i].fd) == 0)
+			return fs->f[i].id;
+	}
+	id = fs->next_id++;
+	fs->f = xrealloc(fs->f, (fs->nr + 1) * sizeof(*fs->f));
+	fs->f[fs->nr].pid = pid;
+	fs->f[fs->nr].fd = fd;
+	fs->f[fs->nr].dev = st->st_dev;
+	fs->f[fs->nr].ino = st->st_ino;
+	fs->f[fs->nr++].id = id;
+	return id;
+}
+
+static int dump_one_fd(struct file_seen *fs, pid_t pid, int fd, FdEntry *e)
 {
 	char link[64];
 	_cleanup_free_ char *target = NULL;
@@ -64,6 +88,7 @@ static int dump_one_fd(pid_t pid, int fd, FdEntry *e)
 		return -EOPNOTSUPP;
 	}
 	e->path = TAKE_PTR(target);
+	e->file_id = file_id(fs, pid, fd, &st);
 	return 0;
 }
 
@@ -108,7 +133,7 @@ int dump_task_fds(struct dump_ctx *c)
 		fe->fds[i] = xmalloc(sizeof(FdEntry));
 		fd_entry__init(fe->fds[i]);
 		fe->n_fds++;
-		ret = dump_one_fd(c->it->pid, fds[i], fe->fds[i]);
+		ret = dump_one_fd(c->files, c->it->pid, fds[i], fe->fds[i]);
 	}
 	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
@@ -116,11 +141,11 @@ int dump_task_fds(struct dump_ctx *c)
 	return ret;
 }
 
-/* Runs in the restored child: no logging to our stdout once fds are replaced. */
-static int open_one_fd(const FdEntry *e)
+/* Open one description the way the dumped one was, and check it is the same file. */
+static int open_description(const FdEntry *e)
 {
-	int flags = e->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-	int fd = open(e->path, flags | O_NOCTTY);
+	int flags = e->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY | O_CLOEXEC);
+	int fd = open(e->path, flags | O_NOCTTY | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0)
@@ -131,31 +156,129 @@ static int open_one_fd(const FdEntry *e)
 		pr_err("fd %u: '%s' is no longer the file that was dumped\n", e->fd, e->path);
 		return -ESTALE;
 	}
-	if (fd != (int)e->fd) {
-		int nfd = dup3(fd, e->fd, flags & O_CLOEXEC);
+	if (e->kind == FD_KIND__FD_REG && !S_ISDIR(st.st_mode) && lseek(fd, e->pos, SEEK_SET) < 0) {
+		int err = log_errno(-errno, "fd %u: can't seek '%s' to %llu", e->fd, e->path,
+				    (unsigned long long)e->pos);
 		close(fd);
-		if (nfd < 0)
-			return log_errno(-errno, "fd %u: can't dup '%s'", e->fd, e->path);
+		return err;
 	}
-	if (e->kind == FD_KIND__FD_REG && !S_ISDIR(st.st_mode) &&
-	    lseek(e->fd, e->pos, SEEK_SET) < 0)
-		return log_errno(-errno, "fd %u: can't seek '%s' to %llu", e->fd, e->path,
-				 (unsigned long long)e->pos);
+	return fd;
+}
+
+static int highest_fd(struct rst_ctx *rc)
+{
+	int top = 2;
+
+	for (int i = 0; i < rc->tree.nr; i++) {
+		FdsEntry *fds = rc->tasks[i].fds;
+		for (size_t k = 0; fds && k < fds->n_fds; k++)
+			top = max_t(int, top, (int)fds->fds[k]->fd);
+	}
+	return top;
+}
+
+static struct rst_file *find_file(struct rst_ctx *rc, uint32_t id)
+{
+	for (int i = 0; i < rc->nr_files; i++)
+		if (rc->files[i].id == id)
+			return &rc->files[i];
+	return NULL;
+}
+
+/* Room for every description above the tasks' own descriptor numbers. */
+static int make_room(int need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return log_errno(-errno, "getrlimit(RLIMIT_NOFILE)");
+	if ((rlim_t)need <= rl.rlim_cur)
+		return 0;
+	if ((rlim_t)need > rl.rlim_max) {
+		pr_err("restoring needs %d descriptors, RLIMIT_NOFILE allows %llu\n", need,
+		       (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? log_errno(-errno, "setrlimit(RLIMIT_NOFILE)") : 0;
+}
+
+int restore_files_prepare(struct rst_ctx *rc)
+{
+	int base = highest_fd(rc) + 1, n = 0, ret;
+
+	for (int i = 0; i < rc->tree.nr; i++)
+		n += rc->tasks[i].fds ? rc->tasks[i].fds->n_fds : 0;
+	ret = make_room(base + n + 8);
+	if (ret < 0)
+		return ret;
+	rc->files = xzalloc((n + 1) * sizeof(*rc->files));
+	for (int i = 0; i < rc->tree.nr; i++) {
+		FdsEntry *fds = rc->tasks[i].fds;
+
+		for (size_t k = 0; fds && k < fds->n_fds; k++) {
+			FdEntry *e = fds->fds[k];
+			int fd;
+
+			if (find_file(rc, e->file_id))
+				continue;
+			fd = open_description(e);
+			if (fd < 0)
+				return fd;
+			rc->files[rc->nr_files].id = e->file_id;
+			rc->files[rc->nr_files].fd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+			close(fd);
+			if (rc->files[rc->nr_files].fd < 0)
+				return log_errno(-errno, "can't move the descriptor of '%s'", e->path);
+			rc->files_end = max_t(int, rc->files_end, rc->files[rc->nr_files++].fd + 1);
+		}
+	}
+	rc->files_end = max_t(int, rc->files_end, base);
 	return 0;
 }
 
-int restore_fds_in_child(FdsEntry *fds, int keep_fd)
+void restore_files_release(struct rst_ctx *rc)
 {
-	for (size_t i = 0; i < fds->n_fds; i++) {
-		int ret;
+	for (int i = 0; i < rc->nr_files; i++)
+		close(rc->files[i].fd);
+	free(rc->files);
+	rc->files = NULL;
+	rc->nr_files = 0;
+}
 
-		if ((int)fds->fds[i]->fd == keep_fd) {
-			pr_err("fd %u collides with the restorer's own descriptor\n", fds->fds[i]->fd);
-			return -EBUSY;
-		}
-		ret = open_one_fd(fds->fds[i]);
-		if (ret < 0)
-			return ret;
+static bool is_target_fd(FdsEntry *fds, int fd)
+{
+	for (size_t i = 0; i < fds->n_fds; i++)
+		if ((int)fds->fds[i]->fd == fd)
+			return true;
+	return false;
+}
+
+/*
+ * Runs in the restored child. dup3() from the restorer's copies keeps one
+ * open file description per dumped one, shared as it was.
+ */
+int restore_fds_in_child(struct rst_ctx *rc, FdsEntry *fds, int *nfd)
+{
+	int top;
+
+	*nfd = fcntl(*nfd, F_DUPFD_CLOEXEC, rc->files_end);
+	cr_log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, rc->files_end);
+	if (*nfd < 0 || cr_log_fd < 0)
+		return -EMFILE;
+	for (size_t i = 0; i < fds->n_fds; i++) {
+		FdEntry *e = fds->fds[i];
+		struct rst_file *f = find_file(rc, e->file_id);
+
+		if (!f || dup3(f->fd, e->fd, e->flags & O_CLOEXEC) < 0)
+			return log_errno(f ? -errno : -ENOENT, "fd %u: can't install '%s'", e->fd, e->path);
 	}
+	/* Everything else inherited from crtool goes, whatever its number. */
+	top = max_t(int, *nfd, cr_log_fd);
+	for (int fd = 0; fd < top; fd++)
+		if (fd != *nfd && fd != cr_log_fd && !is_target_fd(fds, fd))
+			close(fd);
+	if (syscall(SYS_close_range, top + 1, ~0U, 0) < 0)
+		return log_errno(-errno, "close_range");
 	return 0;
 }

@@ -200,38 +200,16 @@ static int fork_children(struct rst_ctx *rc, struct pstree_item *it, int nfd, bo
 	return 0;
 }
 
-static int move_fd_above(int fd, int min)
-{
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
-
-	if (nfd < 0)
-		return -errno;
-	close(fd);
-	return nfd;
-}
-
 static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 {
 	struct pstree_item *it = t->it;
 	TaskCoreEntry *core = t->core;
-	int top = 3, ret;
+	int ret;
 
-	for (size_t i = 0; i < t->fds->n_fds; i++)
-		top = max_t(int, top, (int)t->fds->fds[i]->fd + 1);
-	/* Our own descriptors go above the task's, the rest are closed. */
-	*nfd = move_fd_above(*nfd, top);
-	cr_log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, top + 1);
-	if (*nfd < 0 || cr_log_fd < 0)
-		return -EMFILE;
-	for (int fd = 0; fd < top; fd++)
-		close(fd);
-	if (syscall(SYS_close_range, max_t(int, *nfd, cr_log_fd) + 1, ~0U, 0) < 0)
-		return log_errno(-errno, "pid %d: close_range", it->pid);
-	ret = restore_fds_in_child(t->fds, *nfd);
+	ret = restore_fds_in_child(rc, t->fds, nfd);
 	if (ret < 0)
 		return ret;
-	if (strcmp(core->root, "/") && (chroot(core->root) < 0))
-		return log_errno(-errno, "pid %d: can't chroot to '%s'", it->pid, core->root);
+	/* Paths are as seen from our root; chroot comes last, from the restorer. */
 	if (chdir(core->cwd) < 0)
 		return log_errno(-errno, "pid %d: can't chdir to '%s'", it->pid, core->cwd);
 	umask(core->umask);
@@ -375,29 +353,6 @@ static int restore_pgids(struct rst_ctx *rc)
 	return 0;
 }
 
-static int restore_rlimits(struct rst_task *t)
-{
-	for (size_t i = 0; i < t->core->n_rlimits; i++) {
-		RlimitEntry *e = t->core->rlimits[i];
-		struct rlimit rl = { e->cur, e->max }, old;
-
-		if (prlimit(t->it->pid, e->resource, NULL, &old) < 0)
-			return log_errno(-errno, "pid %d: can't read rlimit %u", t->it->pid, e->resource);
-		if (old.rlim_cur == rl.rlim_cur && old.rlim_max == rl.rlim_max)
-			continue;
-		if (prlimit(t->it->pid, e->resource, &rl, NULL) < 0) {
-			if (errno == EPERM && rl.rlim_max > old.rlim_max) {
-				pr_err("pid %d: can't raise the hard limit of rlimit %u to %llu (have %llu): "
-				       "CAP_SYS_RESOURCE is missing\n", t->it->pid, e->resource,
-				       (unsigned long long)rl.rlim_max, (unsigned long long)old.rlim_max);
-				return -EPERM;
-			}
-			return log_errno(-errno, "pid %d: can't set rlimit %u", t->it->pid, e->resource);
-		}
-	}
-	return 0;
-}
-
 static int release_restored(struct rst_ctx *rc)
 {
 	for (int i = rc->tree.nr - 1; i >= 0; i--) {
@@ -430,9 +385,6 @@ static int drive_tree(struct rst_ctx *rc)
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_core(rc, &rc->tasks[i]);
-	for (int i = 0; i < rc->tree.nr && !ret; i++)
-		if (!rc->tasks[i].it->zombie)
-			ret = restore_rlimits(&rc->tasks[i]);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_finish(rc, &rc->tasks[i]);
@@ -504,7 +456,10 @@ int cr_restore(const struct restore_opts *o)
 	if (!ret)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
+		ret = restore_files_prepare(&rc);
+	if (!ret)
 		ret = fork_tree(&rc, &root);
+	restore_files_release(&rc);
 	pr_info("images loaded and tree forked in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
 		ret = drive_tree(&rc);

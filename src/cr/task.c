@@ -302,17 +302,17 @@ static int dump_timers(struct dump_ctx *c, TaskCoreEntry *core)
 	return 0;
 }
 
-static int dump_rlimits(pid_t pid, TaskCoreEntry *core)
+/* In the task itself: prlimit() on another uid needs CAP_SYS_RESOURCE. */
+static int dump_rlimits(struct dump_ctx *c, TaskCoreEntry *core)
 {
 	core->rlimits = xmalloc(RLIM_NLIMITS * sizeof(*core->rlimits));
 	for (int res = 0; res < RLIM_NLIMITS; res++) {
 		struct rlimit rl;
 		RlimitEntry *e;
 
-		if (prlimit(pid, res, NULL, &rl) < 0) {
-			pr_perror("pid %d: can't read rlimit %d", pid, res);
-			return -errno;
-		}
+		if (RCALL(&c->rs, "prlimit64", SYS_prlimit64, 0, res, 0, c->rs.scratch) < 0 ||
+		    read_scratch(&c->rs, &rl, sizeof(rl)) < 0)
+			return -EIO;
 		e = xmalloc(sizeof(*e));
 		rlimit_entry__init(e);
 		e->resource = res;
@@ -416,7 +416,7 @@ int dump_task_core(struct dump_ctx *c)
 	if (!ret)
 		ret = dump_timers(c, core);
 	if (!ret)
-		ret = dump_rlimits(c->it->pid, core);
+		ret = dump_rlimits(c, core);
 	if (!ret)
 		ret = dump_mm_fields(c, core);
 	if (!ret)
@@ -433,8 +433,19 @@ int dump_task_core(struct dump_ctx *c)
 /* ---- restore ------------------------------------------------------------- */
 
 #define SCR_A 0		/* scratch offsets for syscall arguments */
-#define SCR_B 1024
-#define SCR_C 2048
+#define SCR_B 8192
+#define SCR_C 16384
+
+static uint64_t scratch_str_at(struct rsys *r, const char *s)
+{
+	size_t len = strlen(s) + 1;
+
+	if (len > SCR_C - SCR_B) {
+		pr_err("tid %d: path too long: %s\n", r->tid, s);
+		return 0;
+	}
+	return rsys_scratch_put(r, SCR_B, s, len);
+}
 
 static long rput(struct rsys *r, size_t off, const void *buf, size_t len)
 {
@@ -722,6 +733,35 @@ static int restore_mm_fields(struct rst_task *t)
 	return 0;
 }
 
+static int restore_rlimits(struct rst_task *t)
+{
+	struct rsys *r = &t->rs;
+
+	for (size_t i = 0; i < t->core->n_rlimits; i++) {
+		RlimitEntry *e = t->core->rlimits[i];
+		struct rlimit rl = { e->cur, e->max }, old;
+		long a, ret;
+
+		if (RCALL(r, "prlimit64", SYS_prlimit64, 0, e->resource, 0, r->scratch) < 0 ||
+		    read_scratch(r, &old, sizeof(old)) < 0)
+			return -EIO;
+		if (old.rlim_cur == rl.rlim_cur && old.rlim_max == rl.rlim_max)
+			continue;
+		if ((a = rput(r, SCR_A, &rl, sizeof(rl))) < 0 ||
+		    rsys_call(r, SYS_prlimit64, &ret, 0, e->resource, a, 0, 0, 0) < 0)
+			return -EIO;
+		if (ret == -EPERM && rl.rlim_max > old.rlim_max) {
+			pr_err("pid %d: can't raise the hard limit of rlimit %u to %llu (have %llu): "
+			       "CAP_SYS_RESOURCE is missing\n", t->it->pid, e->resource,
+			       (unsigned long long)rl.rlim_max, (unsigned long long)old.rlim_max);
+			return -EPERM;
+		}
+		if (ret < 0)
+			return log_errno(ret, "pid %d: can't set rlimit %u", t->it->pid, e->resource);
+	}
+	return 0;
+}
+
 static int restore_process_prctls(struct rst_task *t)
 {
 	struct rsys *r = &t->rs;
@@ -755,6 +795,14 @@ int restore_task_core(struct rst_ctx *rc, struct rst_task *t)
 		ret = restore_posix_timers(t);
 	if (!ret)
 		ret = restore_mm_fields(t);
+	if (!ret)
+		ret = restore_rlimits(t);
+	/* Every path has been opened: the task may now get its own root. */
+	if (!ret && strcmp(t->core->root, "/")) {
+		long a = (long)scratch_str_at(&t->rs, t->core->root);
+		if (a <= 0 || RCALL(&t->rs, "chroot", SYS_chroot, a) < 0)
+			ret = -EIO;
+	}
 	for (int i = nt - 1; i >= 0 && !ret; i--) {
 		struct rsys *r = i ? &rs[i] : &t->rs;
 

@@ -27,7 +27,15 @@ struct dump_ctx {
 	struct proc_vma *vmas;
 	int nr_vmas;
 	struct shmem_seen *shm;		/* shared anonymous objects already saved */
+	struct file_seen *files;
 	uint64_t pages_written, bytes_written;
+};
+
+/* Open file descriptions seen so far in the tree, to find shared ones. */
+struct file_seen {
+	struct { pid_t pid; int fd; uint64_t dev, ino; uint32_t id; } *f;
+	int nr;
+	uint32_t next_id;
 };
 
 struct shmem_seen {
@@ -59,8 +67,12 @@ int dump_task_mm(struct dump_ctx *c);
 
 /* files.c */
 int dump_task_fds(struct dump_ctx *c);
-/* In the restored child, before it is seized: open every descriptor. */
-int restore_fds_in_child(FdsEntry *fds, int keep_fd);
+/* Open every file description once, before the tree is forked. */
+struct rst_ctx;
+int restore_files_prepare(struct rst_ctx *rc);
+void restore_files_release(struct rst_ctx *rc);
+/* In the restored child, before it is seized: put every descriptor in place. */
+int restore_fds_in_child(struct rst_ctx *rc, FdsEntry *fds, int *nfd);
 
 /* Restore side: one process driven by the restorer. */
 struct rst_task {
@@ -80,8 +92,16 @@ struct rst_shmem {			/* shared anonymous objects, created by the restorer */
 	char path[96];			/* /proc/<us>/map_files/... for the tasks to open */
 };
 
+struct rst_file {
+	uint32_t id;
+	int fd;				/* ours, inherited by every task */
+};
+
 struct rst_ctx {
 	const char *dir;		/* absolute */
+	struct rst_file *files;
+	int nr_files;
+	int files_end;			/* first descriptor above ours */
 	int dirfd;
 	struct pstree tree;
 	struct rst_task *tasks;		/* same order as tree.items */
