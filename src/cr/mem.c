@@ -335,6 +335,19 @@ static int pw_add_file(struct page_writer *w, int fd, uint64_t off, uint64_t vad
 	return pw_flush(w);
 }
 
+/* process_vm_readv needs PROT_READ; /proc/PID/mem reads what ptrace could. */
+static int pw_add_unreadable(struct page_writer *w, uint64_t vaddr, uint64_t len)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", w->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "can't open %s", path);
+	return pw_add_file(w, fd, vaddr, vaddr, len);
+}
+
 static int scan_vma(struct page_writer *w, int pagemap_fd, const VmaEntry *e)
 {
 	struct cr_page_region vec[SCAN_VEC];
@@ -345,12 +358,25 @@ static int scan_vma(struct page_writer *w, int pagemap_fd, const VmaEntry *e)
 		.return_mask = CR_PAGE_IS_PRESENT | CR_PAGE_IS_SWAPPED,
 	};
 
-	/* Zero pages read back as zero anyway; unmodified file pages stay in the file. */
-	arg.category_inverted = arg.category_mask = CR_PAGE_IS_PFNZERO;
+	/* Kernels before PAGE_IS_GUARD reject the bit; they have no guard markers either. */
+	static uint64_t guard_bit = CR_PAGE_IS_GUARD;
+
+	/*
+	 * Zero pages read back as zero anyway, unmodified file pages stay in the
+	 * file, and guard markers (non-present entries) are no data.
+	 */
+	arg.category_inverted = arg.category_mask = CR_PAGE_IS_PFNZERO | guard_bit;
 	if (e->kind == VMA_KIND__VMA_FILE_PRIVATE)
-		arg.category_inverted = arg.category_mask = CR_PAGE_IS_PFNZERO | CR_PAGE_IS_FILE;
+		arg.category_inverted = arg.category_mask |= CR_PAGE_IS_FILE;
 	while (arg.start < arg.end) {
 		long n = ioctl(pagemap_fd, CR_PAGEMAP_SCAN, &arg);
+
+		if (n < 0 && errno == EINVAL && guard_bit) {
+			guard_bit = 0;
+			arg.category_inverted &= ~CR_PAGE_IS_GUARD;
+			arg.category_mask &= ~CR_PAGE_IS_GUARD;
+			continue;
+		}
 
 		if (n < 0) {
 			pr_perror("pid %d: PAGEMAP_SCAN of %#" PRIx64 "-%#" PRIx64, w->pid, (uint64_t)arg.start,
@@ -358,7 +384,9 @@ static int scan_vma(struct page_writer *w, int pagemap_fd, const VmaEntry *e)
 			return -errno;
 		}
 		for (long i = 0; i < n; i++) {
-			int ret = pw_add_remote(w, vec[i].start, vec[i].end - vec[i].start);
+			uint64_t len = vec[i].end - vec[i].start;
+			int ret = e->prot & PROT_READ ? pw_add_remote(w, vec[i].start, len)
+						      : pw_add_unreadable(w, vec[i].start, len);
 			if (ret < 0)
 				return ret;
 		}
