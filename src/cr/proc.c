@@ -289,22 +289,26 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
 
 static int timer_notify(const char *s, pid_t *tid)
 {
-	char kind[16] = "";
-	int t = 0;
+	char kind[16] = "", target[8] = "";
+	int t = 0, notify;
 
 	*tid = 0;
-	/* "notify: signal/pid.123" or "thread/tid.123" or "none/pid.123" */
-	if (sscanf(s, " %15[a-z]/%*[a-z].%d", kind, &t) < 1)
+	/* "signal/pid.123", "signal/tid.123" (SIGEV_THREAD_ID), "none/pid.123" */
+	if (sscanf(s, " %15[a-z]/%7[a-z].%d", kind, target, &t) < 2)
 		return -1;
 	if (!strcmp(kind, "signal"))
-		return SIGEV_SIGNAL;
-	if (!strcmp(kind, "none"))
-		return SIGEV_NONE;
-	if (!strcmp(kind, "thread")) {
+		notify = SIGEV_SIGNAL;
+	else if (!strcmp(kind, "none"))
+		notify = SIGEV_NONE;
+	else if (!strcmp(kind, "thread"))
+		notify = SIGEV_THREAD;
+	else
+		return -1;
+	if (!strcmp(target, "tid")) {
 		*tid = t;
-		return SIGEV_THREAD_ID;
+		notify |= SIGEV_THREAD_ID;
 	}
-	return -1;
+	return notify;
 }
 
 int proc_parse_timers(pid_t pid, struct proc_posix_timer **out, int *nr)

@@ -660,12 +660,20 @@ static int restore_one_posix_timer(struct rst_task *t, PosixTimerEntry *e)
 	sev.sigev_notify = e->notify;
 	sev.sigev_signo = e->signo;
 	sev.sigev_value.sival_ptr = (void *)e->sival;
-	if (e->notify == SIGEV_THREAD_ID) {
+	if (e->notify & SIGEV_THREAD_ID) {
+		/* /proc shows the host's tid; the task needs its own namespace's. */
+		struct pstree_item *it = t->it;
 		pid_t vtid = 0;
-		for (int i = 0; i < t->it->nr_threads; i++)
-			if (t->it->thread_nspid[i * t->it->ns_levels + t->it->ns_levels - 1] == (pid_t)e->notify_tid)
-				vtid = e->notify_tid;
-		sev._sigev_un._tid = vtid ? vtid : (pid_t)e->notify_tid;
+
+		for (int i = 0; i < it->nr_threads; i++)
+			if (it->thread_nspid[i * it->ns_levels] == (pid_t)e->notify_tid)
+				vtid = item_thread_vtid(it, i);
+		if (!vtid) {
+			pr_err("pid %d: POSIX timer %d targets thread %u, not in the image\n", it->pid,
+			       e->id, e->notify_tid);
+			return -EBADMSG;
+		}
+		sev._sigev_un._tid = vtid;
 	}
 	if ((a = rput(r, SCR_A, &sev, sizeof(sev))) < 0 || (b = rput(r, SCR_B, &id, sizeof(id))) < 0)
 		return -EIO;
