@@ -32,7 +32,7 @@ if [ -z "$builddir" ]; then
 	[ $sanitizers = no ] || builddir=build-asan
 fi
 
-"$CR_SCRIPTS/install-deps.sh"
+[ -n "${CR_DEPS_CHECKED:-}" ] || "$CR_SCRIPTS/install-deps.sh"
 cd "$CR_SRCDIR"
 
 # An in-tree configure makes automake refuse every out-of-tree build.

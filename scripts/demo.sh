@@ -13,6 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 builddir=build
+crtool_timeout=120
 keep=no
 dump_at=10
 demo_args=()
@@ -97,9 +98,16 @@ wait_for_line() {
 	done
 }
 
-show() {
-	printf '\n$ %s\n' "$*"
-	"$@"
+# Run crtool, showing the command; a hung crtool must not hang the demo.
+run_crtool() {
+	local status=0
+	printf '\n$ crtool %s\n' "$*"
+	# bash reports the SIGKILL of its background job (the dump's doing, not
+	# news) on its own stderr: hide that, but not what crtool says.
+	{ timeout -k 5 "$crtool_timeout" "$crtool" "$@" 2>&3 3>&-; } 3>&2 2>/dev/null ||
+		status=$?
+	[ $status -ne 124 ] || warn "crtool $1 did not finish within ${crtool_timeout}s"
+	return $status
 }
 
 last_line() { tail -n 1 "$1"; }
@@ -124,27 +132,30 @@ ref=$workdir/uninterrupted.out
 # --- run, checkpoint, restore ---------------------------------------------
 msg "starting the demo; its output goes to $out"
 # stdin from /dev/null and stdout, stderr to files: descriptors crtool can
-# restore, whatever this script was started with.
+# restore, whatever this script was started with. Job control (set -m) gives
+# the demo a process group of its own, so the dumped tree holds its group.
+set -m
 "$demo" "${demo_args[@]}" </dev/null >"$out" 2>"$workdir/demo.err" &
 demo_pid=$!
+set +m
 wait_for_line "$out" "^step $dump_at/" "$demo_pid" 120 ||
 	die "the demo did not reach step $dump_at: $(cat "$workdir/demo.err")"
 msg "pid $demo_pid is at '$(last_line "$out")'"
 
-show "$crtool" dump -t "$demo_pid" -D "$images" || die "crtool dump failed"
+run_crtool dump -t "$demo_pid" -D "$images" || die "crtool dump failed"
 # dump kills the tree: reap our child so that its pid is free for restore.
 deadline=$((SECONDS + 10))
 while is_running "$demo_pid"; do
 	[ $SECONDS -lt $deadline ] || die "pid $demo_pid still runs 10s after crtool dump"
 	sleep 0.1
 done
-# (bash would report the SIGKILL of its job: that is the point, not news)
 { wait "$demo_pid"; } 2>/dev/null || true
 [ ! -e "/proc/$demo_pid" ] || die "pid $demo_pid still exists after being reaped"
 msg "pid $demo_pid is gone; images: $(du -sh "$images" | cut -f1) in $images"
-show ls "$images"
+printf '\n$ ls %s\n' "$images"
+ls "$images"
 
-show "$crtool" restore -D "$images" --detach --pidfile "$workdir/restored.pid" ||
+run_crtool restore -D "$images" --detach --pidfile "$workdir/restored.pid" ||
 	die "crtool restore failed"
 restored_pid=$(cat "$workdir/restored.pid")
 [[ $restored_pid =~ ^[0-9]+$ ]] || die "bad pid file $workdir/restored.pid: '$restored_pid'"

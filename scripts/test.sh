@@ -7,14 +7,15 @@
 #
 # Environment:
 #   CR_CHECK_JOBS     parallel tests per `make check` (default: nproc)
-#   CR_CHECK_TIMEOUT  seconds allowed to each `make check` (default: 1200)
+#   CR_CHECK_TIMEOUT  seconds allowed to each `make check` (default: 780, so
+#                     that two builds and two checks stay within 30 minutes)
 #   CR_DETECT_LEAKS=1 turn LeakSanitizer on in the sanitizer build
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 check_jobs=${CR_CHECK_JOBS:-$(cr_nproc)}
-check_timeout=${CR_CHECK_TIMEOUT:-1200}
+check_timeout=${CR_CHECK_TIMEOUT:-780}
 # Steps that fail before any test could report (a build, a hung `make
 # check`) leave a synthetic .trs and .log here, so the summary counts them.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/crtest.XXXXXX")
@@ -37,6 +38,8 @@ sanitizer_env() {
 	[ "${CR_DETECT_LEAKS:-0}" = 1 ] && leaks=1
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=$leaks"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"
+	# An instrumented crtool is slower: give tests/cr/run.sh's timeouts room.
+	export CR_TIMEOUT_SCALE=${CR_TIMEOUT_SCALE:-3}
 }
 
 # build_and_check NAME [build.sh options]: NAME is the build directory.
@@ -70,6 +73,7 @@ build_and_check() {
 }
 
 "$CR_SCRIPTS/install-deps.sh"
+export CR_DEPS_CHECKED=1 # build.sh need not check again
 cd "$CR_SRCDIR"
 build_and_check build
 (

@@ -25,6 +25,7 @@ static bool is_root = true;
 static int argc_saved;
 static char **argv_saved;
 
+static char note[256];
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 static int nr_failures;
 static char first_failure[512];
@@ -87,6 +88,10 @@ void cr_fail(const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(first_failure, sizeof(first_failure), fmt, ap);
 		va_end(ap);
+		/* The verdict is one line; the log keeps the details. */
+		for (char *p = first_failure; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
 	}
 	pthread_mutex_unlock(&fail_lock);
 }
@@ -119,6 +124,15 @@ static int publish(const char *path, const char *content)
 	return 0;
 }
 
+void cr_set_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+}
+
 int cr_report(void)
 {
 	char verdict[640];
@@ -126,13 +140,13 @@ int cr_report(void)
 	if (!is_root)
 		cr_child_exit();
 	if (nr_failures == 0)
-		snprintf(verdict, sizeof(verdict), "PASS\n");
+		snprintf(verdict, sizeof(verdict), "PASS%s%s\n", note[0] ? " " : "", note);
 	else if (nr_failures == 1)
 		snprintf(verdict, sizeof(verdict), "FAIL: %s\n", first_failure);
 	else
 		snprintf(verdict, sizeof(verdict), "FAIL: %s (and %d more, see log)\n",
 			 first_failure, nr_failures - 1);
-	cr_log("%s", verdict[0] == 'P' ? "PASS" : "FAIL");
+	cr_log("%.*s", (int)strcspn(verdict, "\n"), verdict);
 	if (publish(outfile, verdict))
 		return 1;
 	return nr_failures ? 1 : 0;
@@ -172,7 +186,19 @@ void cr_init(int argc, char **argv)
 		fprintf(stderr, "usage: %s OUTFILE [ARGS...]\n", argv[0]);
 		exit(2);
 	}
+	/* Only stdio is ours; anything inherited would be checkpointed too. */
+	close_range(3, ~0U, 0);
 	outfile = argv[1];
+	/* Tests change their cwd and root: keep OUTFILE reachable. */
+	if (outfile[0] != '/') {
+		static char abs_out[2 * PATH_MAX];
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			cr_die("getcwd: %s", strerror(errno));
+		snprintf(abs_out, sizeof(abs_out), "%s/%s", cwd, outfile);
+		outfile = abs_out;
+	}
 	argc_saved = argc;
 	argv_saved = argv;
 	sigemptyset(&term);
@@ -203,6 +229,57 @@ void cr_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%.*s/%s", dirlen, slash ? outfile : ".", name);
 }
 
+/* The descriptor table at readiness, as "fd target\n" lines: restore must
+ * not add, drop or swap any. Read with getdents64, not opendir(), which
+ * would allocate and move the heap that some tests compare. */
+static char fds_at_ready[4096];
+
+struct dirent64_raw {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+static void list_fds(char *out, size_t len)
+{
+	char dents[4096], path[64], target[256];
+	size_t used = 0;
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	out[0] = '\0';
+	if (dir < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, dir, dents, sizeof(dents))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64_raw *d = (struct dirent64_raw *)(dents + off);
+			ssize_t tlen;
+
+			off += d->reclen;
+			if (d->name[0] == '.' || atoi(d->name) == dir)
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/fd/%s", d->name);
+			tlen = readlink(path, target, sizeof(target) - 1);
+			target[tlen > 0 ? tlen : 0] = '\0';
+			used += (size_t)snprintf(out + used, len - used, "%s %s\n", d->name, target);
+			if (used >= len)
+				break;
+		}
+	}
+	close(dir);
+}
+
+void cr_check_fds(void)
+{
+	char now[sizeof(fds_at_ready)];
+
+	list_fds(now, sizeof(now));
+	if (strcmp(now, fds_at_ready))
+		cr_fail("descriptor table changed: now '%s', was '%s'", now, fds_at_ready);
+}
+
 void cr_ready(void)
 {
 	char path[PATH_MAX], self[32], content[48];
@@ -215,6 +292,7 @@ void cr_ready(void)
 		n = snprintf(self, sizeof(self), "%d", (int)getpid());
 	self[n] = '\0';
 	snprintf(content, sizeof(content), "%s\n", self);
+	list_fds(fds_at_ready, sizeof(fds_at_ready));
 	snprintf(path, sizeof(path), "%s.ready", outfile);
 	if (publish(path, content))
 		cr_die("can't signal readiness");
@@ -230,6 +308,7 @@ void cr_wait_term(void)
 	while (!cr_term_flag)
 		sigsuspend(&mask);
 	cr_log("got SIGTERM, verifying");
+	cr_check_fds();
 }
 
 void cr_set_role(const char *name)
@@ -296,6 +375,7 @@ void cr_child_ready(void)
 		cr_die("can't tell the parent we are ready: %s", strerror(errno));
 	close(ready_fd);
 	ready_fd = -1;
+	list_fds(fds_at_ready, sizeof(fds_at_ready));
 }
 
 int cr_wait_pid(pid_t pid, int timeout_ms, int *status)
@@ -469,6 +549,49 @@ bool cr_maps_line(const void *addr, char *buf, size_t len)
 	return found;
 }
 
+/* Copies the VmFlags of LINE into BUF, dropping uffd flags (um uw ui). */
+static void filter_vmflags(const char *line, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	while (*line && *line != '\n') {
+		size_t n;
+
+		line += strspn(line, " ");
+		n = strcspn(line, " \n");
+		if (n && !(n == 2 && line[0] == 'u' && strchr("mwi", line[1])) && used + n + 2 < len)
+			used += (size_t)snprintf(buf + used, len - used, "%s%.*s", used ? " " : "",
+						 (int)n, line);
+		line += n;
+	}
+}
+
+bool cr_vmflags(const void *addr, char *buf, size_t len)
+{
+	static char smaps[4 << 20];
+	uintptr_t a = (uintptr_t)addr;
+	bool inside = false, found = false;
+
+	pthread_mutex_lock(&proc_lock);
+	cr_read_file("/proc/self/smaps", smaps, sizeof(smaps));
+	for (char *line = smaps; *line && !found; line += strcspn(line, "\n") + 1) {
+		unsigned long start, end;
+		char dash;
+
+		if (sscanf(line, "%lx%c%lx ", &start, &dash, &end) == 3 && dash == '-')
+			inside = a >= start && a < end;
+		else if (inside && !strncmp(line, "VmFlags:", 8)) {
+			filter_vmflags(line + 8, buf, len);
+			found = true;
+		}
+		if (!line[strcspn(line, "\n")])
+			break;
+	}
+	pthread_mutex_unlock(&proc_lock);
+	return found;
+}
+
 void cr_maps_perms(const void *addr, char perms[5])
 {
 	char line[512];
@@ -478,7 +601,7 @@ void cr_maps_perms(const void *addr, char perms[5])
 		sscanf(line, "%*x-%*x %4s", perms);
 }
 
-static __thread sigjmp_buf *probe_env;
+static __thread sigjmp_buf *volatile probe_env;
 static __thread volatile int probe_code;
 static __thread void *volatile probe_addr;
 
@@ -512,11 +635,13 @@ int cr_probe(const volatile void *addr, bool write, void **fault_addr)
 	probe_addr = NULL;
 	if (sigsetjmp(env, 1) == 0) {
 		probe_env = &env;
+		__asm__ volatile("" ::: "memory");
 		if (write)
 			*(volatile char *)addr = *(const volatile char *)addr;
 		else
 			(void)*(const volatile char *)addr;
 	}
+	__asm__ volatile("" ::: "memory");
 	probe_env = NULL;
 	if (fault_addr)
 		*fault_addr = probe_addr;

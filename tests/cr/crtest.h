@@ -42,7 +42,9 @@ const char *cr_arg(int i);
 void cr_path(char *buf, size_t len, const char *name);
 
 void cr_ready(void);
+/* Waits for SIGTERM, then checks the descriptor table is as at readiness. */
 void cr_wait_term(void);
+void cr_check_fds(void);
 
 /* Name shown in log lines of this process ("main", "child1", ...). A
  * process with a role other than the root never writes OUTFILE. */
@@ -55,6 +57,8 @@ void cr_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Setup could not be done: FAIL at once (root) or _exit(1) (child). */
 void cr_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 int cr_failures(void);
+/* Text added after "PASS " in the verdict (a computed answer). */
+void cr_set_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Root: writes the verdict to OUTFILE and returns the exit status. */
 int cr_report(void);
 /* Child: exits 0 if nothing failed in it, else 1. */
@@ -99,6 +103,9 @@ size_t cr_read_file(const char *path, char *buf, size_t len);
 bool cr_status_field(const char *path, const char *key, char *buf, size_t len);
 /* The line of /proc/self/maps that contains ADDR, without the newline. */
 bool cr_maps_line(const void *addr, char *buf, size_t len);
+/* VmFlags of the mapping containing ADDR (from /proc/self/smaps), less
+ * the userfaultfd flags an engine may leave armed for dirty tracking. */
+bool cr_vmflags(const void *addr, char *buf, size_t len);
 /* Permissions ("rw-p") of the mapping containing ADDR, or "" if unmapped. */
 void cr_maps_perms(const void *addr, char perms[5]);
 

@@ -28,14 +28,18 @@ CRTOOL=${CRTOOL:-$selfdir/../../crtool}
 scale=${CR_TIMEOUT_SCALE:-1}
 
 # Orphans of killed and restored trees must be reaped by us at once, or their
-# PIDs stay taken: run under the subreaper helper.
+# PIDs stay taken: run under the subreaper helper. One runner at a time (make
+# -j runs tests in parallel): a PID freed by one test's dump must not be taken
+# by another test's processes before the restore. flock -o keeps the lock in
+# flock itself, so no test program inherits its descriptor.
 if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
 	if [ ! -x "$CR_TESTDIR/subreaper" ]; then
 		echo "FAIL: $CR_TESTDIR/subreaper is not built (make check builds it)" >&2
 		exit 1
 	fi
 	export CR_UNDER_SUBREAPER=$$
-	exec "$CR_TESTDIR/subreaper" bash "$0" "$@"
+	lock=${CR_TMPDIR:-${TMPDIR:-/tmp}}/crlaunch-cr-tests.lock
+	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
 fi
 
 plain=0 keep=0 cycles=2 args_override=
@@ -59,6 +63,18 @@ launchers=()
 scratch=
 
 log() { echo "$*"; }
+
+# In a subshell about to exec a test program: closes every descriptor but
+# stdio (make's jobserver pipes, the harness's logs), which the engine would
+# otherwise have to checkpoint.
+close_fds() {
+	local f n
+	for f in /proc/self/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] && eval "exec $n>&-"
+	done
+	return 0
+}
 
 starttime() {
 	local stat rest
@@ -92,6 +108,7 @@ kill_tracked() {
 
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() {
+	[ -n "$crtool_pid" ] && kill -TERM "$crtool_pid" 2>/dev/null
 	kill_tracked
 	wait 2>/dev/null
 }
@@ -181,7 +198,7 @@ feature_present() {
 	esac
 }
 
-# Sidecar keys: needs= flags= args= timeout= delay= compare=
+# Sidecar keys: needs= flags= args= timeout= delay= compare= crtool_timeout=
 desc_get() {
 	local key=$1 file=$2
 	[ -f "$file" ] || return 0
@@ -249,11 +266,20 @@ wait_zombie_launchers() {
 	return 0
 }
 
+# Runs crtool with a time limit. In the background and waited for, so that a
+# signal to the runner is handled at once and cleanup can kill a hung crtool.
+crtool_pid=
 crtool_run() {
-	local t
-	t=$(secs 600)
+	local rc
 	echo "+ crtool $*" >>"$scratch/crtool.log"
-	timeout --kill-after=10 "$t" "$CRTOOL" "$@" >>"$scratch/crtool.log" 2>&1
+	timeout --kill-after=10 "$(secs "${crtool_timeout:-120}")" "$CRTOOL" "$@" \
+		>>"$scratch/crtool.log" 2>&1 &
+	crtool_pid=$!
+	wait "$crtool_pid"
+	rc=$?
+	crtool_pid=
+	[ "$rc" = 124 ] && echo "(crtool timed out after $(secs "${crtool_timeout:-120}") s)" >>"$scratch/crtool.log"
+	return "$rc"
 }
 
 # One dump+restore cycle of the tree rooted at $pid; updates pid.
@@ -287,16 +313,15 @@ cycle() {
 			{ fail "restore $n: tasks differ: dumped [${before//$'\n'/ }] restored [${after//$'\n'/ }]"; return 1; }
 	fi
 	pid=$newpid
-	# Images of a passed cycle are no longer needed; big ones fill the disk.
-	[ "$keep" = 1 ] || [ "$n" -lt 2 ] || rm -rf "$scratch/dump$((n - 1))"
 }
 
 answer_of() { grep -o 'answer=[0-9a-fx]*' "$1" 2>/dev/null | head -n 1; }
 
 run_one() {
 	local arg=$1 descdir prog desc needs flags args timeout delay compare f verdict i ref tasks
+	crtool_timeout=
 	name=$(basename "$arg" .desc)
-	if [ "${arg%.desc}" != "$arg" ]; then descdir=$(dirname "$arg"); else descdir=$selfdir; fi
+	if [ "${arg%.desc}" != "$arg" ]; then descdir=$(cd "$(dirname "$arg")" && pwd); else descdir=$selfdir; fi
 	prog=$CR_TESTDIR/$name
 	desc=$descdir/$name.desc
 	[ -f "$desc" ] || { log "FAIL $name: no sidecar $desc"; return 1; }
@@ -307,6 +332,7 @@ run_one() {
 	timeout=$(desc_get timeout "$desc")
 	delay=$(desc_get delay "$desc")
 	compare=$(desc_get compare "$desc")
+	crtool_timeout=$(desc_get crtool_timeout "$desc")
 	[ "$have_args_override" = 1 ] && args=$args_override
 	pidns=0
 	case " $flags " in *" pidns "*) pidns=1 ;; esac
@@ -324,8 +350,10 @@ run_one() {
 	# shellcheck disable=SC2206
 	cmd=("$prog" "$out" $args)
 	[ "$pidns" = 1 ] && cmd=(unshare --pid --fork "${cmd[@]}")
-	(cd "$scratch" && exec setsid "${cmd[@]}" </dev/null >>"$scratch/prog.log" 2>&1) &
+	(cd "$scratch" && close_fds && exec setsid "${cmd[@]}" </dev/null >>"$scratch/prog.log" 2>&1) &
 	launchers+=($!)
+	# Not a job: bash then reaps it silently when it dies.
+	disown "$!"
 	track "${launchers[-1]}"
 	if ! wait_file "$out.ready" "${launchers[-1]}" 30 || [ -e "$out" ]; then
 		if [ -e "$out" ]; then
