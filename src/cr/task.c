@@ -638,8 +638,16 @@ static int restore_itimers(struct rst_task *t)
 		};
 		long a;
 
-		if (!e->value_us)
+		if (!e->value_us && !e->interval_us)
 			continue;
+		/*
+		 * A fired periodic ITIMER_REAL reads as value 0 until its pending
+		 * SIGALRM is taken, which re-arms it; setitimer with value 0 would
+		 * disarm it instead. Arm it one interval ahead, as the re-arm would.
+		 */
+		if (!e->value_us) {
+			iv.it_value = iv.it_interval;
+		}
 		if ((a = rput(&t->rs, SCR_A, &iv, sizeof(iv))) < 0 ||
 		    RCALL(&t->rs, "setitimer", SYS_setitimer, e->which, a, 0) < 0)
 			return -EIO;
