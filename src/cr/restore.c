@@ -173,29 +173,139 @@ static void become_zombie(struct pstree_item *it)
 
 static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd) __attribute__((noreturn));
 
+/*
+ * A session or group whose leader is gone (its members were adopted by a
+ * subreaper) is recreated by a short-lived helper with the leader's pid: it
+ * starts the session or group, forks the members and exits, and they are
+ * adopted again by their real parent. Returns the helper pid needed, or 0.
+ */
+static pid_t leaderless_id(struct rst_ctx *rc, struct pstree_item *c, bool *session)
+{
+	struct pstree_item *root = pstree_root(&rc->tree);
+
+	*session = false;
+	if (c->zombie)
+		return 0;
+	if (c->sid != c->pid && !pstree_find(&rc->tree, c->sid) && c->sid != root->sid) {
+		*session = true;
+		return c->sid;
+	}
+	if (c->pgid != c->pid && !pstree_find(&rc->tree, c->pgid) && c->pgid != root->pgid)
+		return c->pgid;
+	return 0;
+}
+
+static int check_helpers(struct rst_ctx *rc)
+{
+	for (int i = 1; i < rc->tree.nr; i++) {
+		struct pstree_item *c = rc->tree.items[i];
+		bool session;
+		pid_t x = leaderless_id(rc, c, &session);
+
+		if (!x)
+			continue;
+		if (session && c->pgid != c->pid && c->pgid != c->sid && !pstree_find(&rc->tree, c->pgid)) {
+			pr_err("pid %d: both its session %d and its group %d lost their leaders; not supported\n",
+			       c->pid, c->sid, c->pgid);
+			return -EOPNOTSUPP;
+		}
+		if (c->ns_levels > 2) {
+			pr_err("pid %d: leaderless %s %d in a nested PID namespace is not supported\n", c->pid,
+			       session ? "session" : "group", x);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static int fork_one(struct rst_ctx *rc, struct pstree_item *parent, struct pstree_item *c, int nfd)
+{
+	pid_t pid = clone_task(c, c->ns_levels > parent->ns_levels);
+
+	if (pid < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			pr_err("pid %d is in use: cannot restore process %d\n", c->pid, c->pid);
+		else
+			pr_perror("can't create process %d", c->pid);
+		return -e;
+	}
+	if (pid == 0)
+		restore_child(rc, &rc->tasks[c->idx], nfd);
+	return 0;
+}
+
+static void run_helper(struct rst_ctx *rc, struct pstree_item *it, pid_t x, bool session, int nfd)
+{
+	if (session ? setsid() < 0 : setpgid(0, 0) < 0) {
+		pr_perror("helper %d: can't start the %s", x, session ? "session" : "group");
+		_exit(1);
+	}
+	for (int i = 0; i < it->nr_children; i++) {
+		struct pstree_item *c = it->children[i];
+		bool s;
+
+		if (leaderless_id(rc, c, &s) == x && fork_one(rc, it, c, nfd) < 0)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static int fork_helper(struct rst_ctx *rc, struct pstree_item *it, struct pstree_item *c, int nfd)
+{
+	struct pstree_item h = { .ns_levels = it->ns_levels };
+	bool session;
+	pid_t x = leaderless_id(rc, c, &session), pid;
+	int st;
+
+	/* The helper's children come back to us when it exits. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return log_errno(-errno, "pid %d: PR_SET_CHILD_SUBREAPER", it->pid);
+	h.nspid[0] = x;
+	if (h.ns_levels == 2)
+		h.nspid[1] = session ? c->nssid : c->nspgid;
+	pid = clone_task(&h, false);
+	if (pid < 0)
+		return log_errno(-errno, "can't create the helper %d for the %s of pid %d", x,
+				 session ? "session" : "group", c->pid);
+	if (pid == 0)
+		run_helper(rc, it, x, session, nfd);
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		return log_errno(-ECHILD, "helper %d for pid %d failed", x, c->pid);
+	return 0;
+}
+
+static bool first_with_helper(struct rst_ctx *rc, struct pstree_item *it, int i)
+{
+	bool s;
+	pid_t x = leaderless_id(rc, it->children[i], &s);
+
+	for (int k = 0; k < i; k++)
+		if (leaderless_id(rc, it->children[k], &s) == x)
+			return false;
+	return true;
+}
+
 static int fork_children(struct rst_ctx *rc, struct pstree_item *it, int nfd, bool before_setsid)
 {
 	for (int i = 0; i < it->nr_children; i++) {
 		struct pstree_item *c = it->children[i];
 		/* A child still in our old session must be forked before we setsid(). */
-		bool old_session = c->sid != it->pid;
-		pid_t pid;
+		bool old_session = c->sid != it->pid, session;
+		pid_t x = leaderless_id(rc, c, &session);
+		int ret;
 
+		if (session)
+			old_session = true;	/* a session helper can start any time */
 		if (it->sid == it->pid && old_session != before_setsid)
 			continue;
 		if (it->sid != it->pid && !before_setsid)
 			continue;
-		pid = clone_task(c, c->ns_levels > it->ns_levels);
-		if (pid < 0) {
-			int e = errno;
-			if (e == EEXIST)
-				pr_err("pid %d is in use: cannot restore process %d\n", c->pid, c->pid);
-			else
-				pr_perror("can't create process %d", c->pid);
-			return -e;
-		}
-		if (pid == 0)
-			restore_child(rc, &rc->tasks[c->idx], nfd);
+		if (x && !first_with_helper(rc, it, i))
+			continue;
+		ret = x ? fork_helper(rc, it, c, nfd) : fork_one(rc, it, c, nfd);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -221,7 +331,19 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	struct pstree_item *it = t->it;
 	int ret;
 
-	/* Until the real value is restored: die with the parent, so killing the root cleans up. */
+	bool session;
+
+	/*
+	 * Until the real value is restored: die with the parent, so killing the
+	 * root cleans up. A helper's child waits until its real parent adopts it.
+	 */
+	if (leaderless_id(rc, it, &session)) {
+		/* The helper's pid as we see it (it may be gone already). */
+		pid_t helper = it->ns_levels == 2 ? (session ? it->nssid : it->nspgid)
+						   : (session ? it->sid : it->pgid);
+		while (getppid() == helper)
+			usleep(1000);
+	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (it->zombie)
 		become_zombie(it);
@@ -453,6 +575,8 @@ int cr_restore(const struct restore_opts *o)
 	ret = load_images(&rc);
 	if (!ret)
 		ret = check_pids_free(&rc);
+	if (!ret)
+		ret = check_helpers(&rc);
 	if (!ret)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
