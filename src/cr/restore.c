@@ -124,9 +124,10 @@ static int load_images(struct rst_ctx *rc)
 
 /* ---- forking the tree ---------------------------------------------------- */
 
+/* clone3() with the task's pid at every namespace level (set_tid is a pid_t array). */
 static pid_t clone_task(struct pstree_item *it, bool newpid)
 {
-	uint64_t set_tid[PROC_MAX_NS];
+	pid_t set_tid[PROC_MAX_NS];
 	struct cr_clone_args args = { 0 };
 
 	for (int l = 0; l < it->ns_levels; l++)

@@ -243,8 +243,11 @@ void seize_release(struct pstree *t, enum release_mode mode)
 		release_item(t->items[i], mode);
 	if (mode != RELEASE_KILL)
 		return;
-	/* Collect the tracee deaths so the tree is gone when we return. */
-	for (int i = 0; i < t->nr; i++) {
+	/*
+	 * Collect the tracee deaths so the tree is gone when we return; children
+	 * first, since a dying PID-namespace init waits for them to be reaped.
+	 */
+	for (int i = t->nr - 1; i >= 0; i--) {
 		struct pstree_item *it = t->items[i];
 		/* Secondary threads first: the leader is reported only after them. */
 		for (int k = it->nr_threads - 1; k >= 0; k--) {

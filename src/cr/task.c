@@ -457,14 +457,14 @@ static int create_thread(struct rst_task *t, int i, struct rsys *out)
 {
 	struct pstree_item *it = t->it;
 	struct cr_clone_args args = { 0 };
-	uint64_t set_tid[PROC_MAX_NS];
+	pid_t set_tid[PROC_MAX_NS];	/* clone3 takes a pid_t array */
 	pid_t outer = it->thread_nspid[i * it->ns_levels];
 	long a, b, tid;
 	int st;
 
 	for (int l = 0; l < it->ns_levels; l++)
 		set_tid[l] = it->thread_nspid[i * it->ns_levels + it->ns_levels - 1 - l];
-	if ((b = rput(&t->rs, SCR_B, set_tid, it->ns_levels * sizeof(uint64_t))) < 0)
+	if ((b = rput(&t->rs, SCR_B, set_tid, it->ns_levels * sizeof(pid_t))) < 0)
 		return -EIO;
 	args.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 	args.set_tid = b;
