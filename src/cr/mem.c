@@ -1084,6 +1084,12 @@ int restore_task_mm(struct rst_ctx *rc, struct rst_task *t)
 	struct fd_cache fc = { .fd = -1 };
 	int ret = rsys_attach(&t->rs, t->it->pid, (uint64_t)(uintptr_t)cr_syscall_gadget);
 
+	/* The readiness pipe and log descriptor, if the task had no time to close them. */
+	for (int i = 0; i < 2 && !ret; i++) {
+		long r;
+		if (rsys_call(&t->rs, SYS_close, &r, t->own_fds[i], 0, 0, 0, 0, 0) < 0)
+			ret = -EIO;
+	}
 	if (!ret)
 		ret = clear_address_space(t);
 	if (!ret)

@@ -24,6 +24,8 @@
 struct notify_msg {
 	int32_t pid;
 	int32_t err;
+	int32_t idx;		/* the task's place in the tree */
+	int32_t own_fds[2];	/* our descriptors left in it: closed once it is seized */
 };
 
 /* ---- reading and checking every image before anything is created -------- */
@@ -139,9 +141,9 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 	return syscall(SYS_clone3, &args, CR_CLONE_ARGS_SIZE_VER2);
 }
 
-static void notify(int fd, int err)
+static void notify(int fd, int err, int idx)
 {
-	struct notify_msg m = { getpid(), err };
+	struct notify_msg m = { getpid(), err, idx, { fd, cr_log_fd } };
 
 	if (write(fd, &m, sizeof(m)) != sizeof(m))
 		_exit(2);
@@ -150,7 +152,7 @@ static void notify(int fd, int err)
 static void child_fail(int fd, int err) __attribute__((noreturn));
 static void child_fail(int fd, int err)
 {
-	notify(fd, err);
+	notify(fd, err, -1);
 	_exit(1);
 }
 
@@ -357,7 +359,11 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 		ret = child_setup(rc, t, &nfd);
 	if (ret < 0)
 		child_fail(nfd, ret);
-	notify(nfd, 0);
+	/*
+	 * The restorer may seize us right after this write, before the closes
+	 * below run: it closes both again from inside, whatever happened.
+	 */
+	notify(nfd, 0, t->it->idx);
 	close(nfd);
 	close(cr_log_fd);
 	for (;;)
@@ -389,6 +395,12 @@ static int wait_children_ready(struct rst_ctx *rc, int rfd, pid_t root)
 			pr_err("process %d could not be set up: %s\n", m.pid, strerror(-m.err));
 			return m.err;
 		}
+		if (m.idx < 0 || m.idx >= rc->tree.nr) {
+			pr_err("bad readiness message from process %d\n", m.pid);
+			return -EPROTO;
+		}
+		rc->tasks[m.idx].own_fds[0] = m.own_fds[0];
+		rc->tasks[m.idx].own_fds[1] = m.own_fds[1];
 		expected--;
 	}
 	return 0;

@@ -81,6 +81,7 @@ struct rst_task {
 	MmEntry *mm;
 	FdsEntry *fds;
 	struct rsys rs;			/* main thread */
+	int own_fds[2];			/* restorer descriptors to close in it */
 	uint64_t hole;			/* our code + scratch in the task */
 	size_t hole_len;
 };

@@ -64,9 +64,10 @@ scratch=
 
 log() { echo "$*"; }
 
-# In a subshell about to exec a test program: closes every descriptor but
-# stdio (make's jobserver pipes, the harness's logs), which the engine would
-# otherwise have to checkpoint.
+# In a subshell about to exec a test program or crtool: closes every
+# descriptor but stdio (make's jobserver pipes, the harness's logs), which
+# the engine would otherwise have to checkpoint, or could leak into the
+# trees it restores.
 close_fds() {
 	local f n
 	for f in /proc/self/fd/*; do
@@ -272,8 +273,8 @@ crtool_pid=
 crtool_run() {
 	local rc
 	echo "+ crtool $*" >>"$scratch/crtool.log"
-	timeout --kill-after=10 "$(secs "${crtool_timeout:-120}")" "$CRTOOL" "$@" \
-		>>"$scratch/crtool.log" 2>&1 &
+	(close_fds && exec timeout --kill-after=10 "$(secs "${crtool_timeout:-120}")" \
+		"$CRTOOL" "$@" </dev/null >>"$scratch/crtool.log" 2>&1) &
 	crtool_pid=$!
 	wait "$crtool_pid"
 	rc=$?
@@ -375,6 +376,8 @@ run_one() {
 		sleep "${delay:-0.2}"
 		for ((i = 1; i <= cycles; i++)); do
 			cycle "$i" || return 1
+			# Let the restored tree run before the next dump.
+			sleep "${delay:-0.2}"
 		done
 	fi
 
@@ -389,7 +392,7 @@ run_one() {
 	if [ "$compare" = answer ]; then
 		ref=$scratch/reference
 		# shellcheck disable=SC2086
-		(cd "$scratch" && "$prog" -u "$ref" $args </dev/null >>"$scratch/prog.log" 2>&1)
+		(cd "$scratch" && close_fds && exec "$prog" -u "$ref" $args </dev/null >>"$scratch/prog.log" 2>&1)
 		if [ -z "$(answer_of "$ref")" ] || [ "$(answer_of "$ref")" != "$(answer_of "$out")" ]; then
 			fail "answer '$(answer_of "$out")' differs from the uninterrupted run's '$(answer_of "$ref")'"
 			return 1
