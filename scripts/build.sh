@@ -39,7 +39,14 @@ cd "$CR_SRCDIR"
 if [ -f config.status ]; then
 	die "the source tree was configured in place (./configure): run 'make distclean' there first"
 fi
-if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+# make's own rebuild rules run automake without --add-missing, which fails
+# when a changed fragment needs a new helper (test drivers): autogen instead.
+needs_autogen() {
+	[ ! -x configure ] || [ ! -f Makefile.in ] || [ configure.ac -nt configure ] ||
+		[ -n "$(find . -path ./build\* -prune -o \( -name Makefile.am -o -name local.mk \) \
+			-newer Makefile.in -print -quit)" ]
+}
+if needs_autogen; then
 	msg "running autogen.sh"
 	./autogen.sh
 fi
