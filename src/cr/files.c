@@ -230,7 +230,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 			close(fd);
 			if (rc->files[rc->nr_files].fd < 0)
 				return log_errno(-errno, "can't move the descriptor of '%s'", e->path);
-			rc->files_end = max_t(int, rc->files_end, rc->files[rc->nr_files++].fd + 1);
+			rc->files_end = max_t(int, rc->files_end, rc->files[rc->nr_files].fd + 1);
+			rc->nr_files++;
 		}
 	}
 	rc->files_end = max_t(int, rc->files_end, base);

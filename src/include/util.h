@@ -16,8 +16,9 @@
 #undef PAGE_SIZE
 #define PAGE_SIZE 4096UL
 #define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-#define min_t(t, a, b) ((t)(a) < (t)(b) ? (t)(a) : (t)(b))
-#define max_t(t, a, b) ((t)(a) > (t)(b) ? (t)(a) : (t)(b))
+/* Each argument is evaluated once. */
+#define min_t(t, a, b) ({ t __a = (a), __b = (b); __a < __b ? __a : __b; })
+#define max_t(t, a, b) ({ t __a = (a), __b = (b); __a > __b ? __a : __b; })
 
 static inline void closep(int *fd)
 {
