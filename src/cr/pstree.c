@@ -125,9 +125,11 @@ static int item_from_entry(struct pstree *t, PstreeEntry *e, const char *dir)
 	it->nssid = e->nssid[0];
 	it->nr_threads = e->n_threads;
 	it->threads = xmalloc(sizeof(pid_t) * (e->n_threads + 1));
-	memcpy(it->threads, e->threads, sizeof(pid_t) * e->n_threads);
+	if (e->n_threads)	/* a zombie has none: threads is NULL then */
+		memcpy(it->threads, e->threads, sizeof(pid_t) * e->n_threads);
 	it->thread_nspid = xmalloc(sizeof(pid_t) * (e->n_thread_nstids + 1));
-	memcpy(it->thread_nspid, e->thread_nstids, sizeof(pid_t) * e->n_thread_nstids);
+	if (e->n_thread_nstids)
+		memcpy(it->thread_nspid, e->thread_nstids, sizeof(pid_t) * e->n_thread_nstids);
 	it->seized = xzalloc(sizeof(bool) * (e->n_threads + 1));
 	it->zombie = e->zombie;
 	it->exit_code = e->exit_code;
