@@ -531,9 +531,12 @@ static int drive_tree(struct rst_ctx *rc)
 static void free_ctx(struct rst_ctx *rc)
 {
 	for (int i = 0; rc->tasks && i < rc->tree.nr; i++) {
-		img_free_msg(&rc->tasks[i].core->base);
-		img_free_msg(&rc->tasks[i].mm->base);
-		img_free_msg(&rc->tasks[i].fds->base);
+		struct rst_task *t = &rc->tasks[i];
+
+		/* A zombie has none of these. */
+		img_free_msg(t->core ? &t->core->base : NULL);
+		img_free_msg(t->mm ? &t->mm->base : NULL);
+		img_free_msg(t->fds ? &t->fds->base : NULL);
 	}
 	free(rc->tasks);
 	for (int i = 0; i < rc->nr_shm; i++)
