@@ -192,6 +192,8 @@ int cr_dump(const struct dump_opts *o)
 		bytes += c.bytes_written;
 	}
 	if (!ret)
+		ret = dump_files_finish(&files, dirfd, o->dir);
+	if (!ret)
 		ret = pstree_write_image(dirfd, o->dir, &tree);
 	if (!ret)
 		ret = write_inventory(dirfd, o->dir, &tree);
@@ -208,7 +210,7 @@ int cr_dump(const struct dump_opts *o)
 		       (t_end - t_frozen) / 1e6 + (t_frozen - t0) / 1e6, (t_end - t0) / 1e6,
 		       (unsigned long long)bytes);
 	free(shm.ino);
-	free(files.f);
+	dump_files_free(&files);
 	pstree_free(&tree);
 	return ret;
 }

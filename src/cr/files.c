@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "cr.h"
+#include "files.h"
 #include "image.h"
 #include "log.h"
 #include "util.h"
@@ -49,46 +50,120 @@ static uint32_t file_id(struct file_seen *fs, pid_t pid, int fd, const struct st
 	return id;
 }
 
+const char *fdinfo_field(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, n) && l[n] == ':')
+			return l + n + 1;
+	return NULL;
+}
+
+static int reg_dump(struct fd_dump *d, FdEntry *e)
+{
+	struct stat pst;
+
+	if (d->target[0] != '/' || stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino ||
+	    pst.st_dev != d->st.st_dev) {
+		pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
+		       d->pid, d->fd, d->target);
+		return -EOPNOTSUPP;
+	}
+	(void)e;
+	return 0;
+}
+
+static int path_open(struct rst_ctx *rc, const FdEntry *e);
+
+static const struct fd_ops reg_ops = { FD_KIND__FD_REG, "file", reg_dump, path_open, NULL };
+static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_open, NULL };
+
+static const struct fd_ops *const all_ops[] = {
+	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops,
+};
+
+static const struct fd_ops *ops_of(FdKind kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+		if (all_ops[i]->kind == kind)
+			return all_ops[i];
+	return NULL;
+}
+
+/* What the descriptor is, from its link and its inode; NULL: not supported. */
+static const struct fd_ops *classify(const struct fd_dump *d)
+{
+	static const struct { const char *link; const struct fd_ops *ops; } anon[] = {
+		{ "anon_inode:[eventfd]", &eventfd_ops }, { "anon_inode:[eventpoll]", &epoll_ops },
+		{ "anon_inode:[signalfd]", &signalfd_ops }, { "anon_inode:[timerfd]", &timerfd_ops },
+		{ "anon_inode:inotify", &inotify_ops },
+	};
+	mode_t fmt = d->st.st_mode & S_IFMT;
+
+	if (!strncmp(d->target, "pipe:[", 6) && fmt == S_IFIFO)
+		return &pipe_ops;
+	if (d->target[0] == '/') {
+		if (fmt == S_IFIFO)
+			return &fifo_ops;
+		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
+			return &chr_ops;
+		if (fmt == S_IFREG || fmt == S_IFDIR)
+			return &reg_ops;
+		return NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(anon); i++)
+		if (!strcmp(d->target, anon[i].link))
+			return anon[i].ops;
+	return NULL;
+}
+
 static int dump_one_fd(struct file_seen *fs, pid_t pid, int fd, FdEntry *e)
 {
 	char link[64];
 	_cleanup_free_ char *target = NULL;
+	struct fd_dump d = { .fs = fs, .pid = pid, .fd = fd };
+	const struct fd_ops *ops;
 	struct proc_fdinfo fi;
-	struct stat st, pst;
+	uint32_t seen = fs->next_id;
 	int ret;
 
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
 	if ((ret = read_link(link, &target)) < 0)
 		return log_errno(ret, "pid %d: can't read fd %d", pid, fd);
-	if (stat(link, &st) < 0)
+	if (stat(link, &d.st) < 0)
 		return log_errno(-errno, "pid %d: fd %d (%s): can't stat", pid, fd, target);
 	if ((ret = proc_parse_fdinfo(pid, fd, &fi)) < 0)
 		return ret;
-	fd_entry__init(e);
-	e->fd = fd;
-	e->flags = fi.flags;
-	e->pos = fi.pos;
-	e->has_dev = e->has_ino = e->has_mode = e->has_rdev = true;
-	e->dev = st.st_dev;
-	e->ino = st.st_ino;
-	e->mode = st.st_mode;
-	e->rdev = st.st_rdev;
-	if (S_ISCHR(st.st_mode) && stateless_chrdev(st.st_rdev) && target[0] == '/') {
-		e->kind = FD_KIND__FD_CHR;
-	} else if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && target[0] == '/') {
-		e->kind = FD_KIND__FD_REG;
-		/* It must be reachable by name, as the same file, at restore. */
-		if (stat(target, &pst) < 0 || pst.st_ino != st.st_ino || pst.st_dev != st.st_dev) {
-			pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
-			       pid, fd, target);
-			return -EOPNOTSUPP;
-		}
-	} else {
+	d.target = target;
+	ops = classify(&d);
+	if (!ops) {
 		pr_err("pid %d: fd %d: '%s' is not supported yet\n", pid, fd, target);
 		return -EOPNOTSUPP;
 	}
+	fd_entry__init(e);
+	e->fd = fd;
+	e->kind = ops->kind;
+	e->flags = fi.flags;
+	e->pos = fi.pos;
+	e->has_dev = e->has_ino = e->has_mode = e->has_rdev = true;
+	e->dev = d.st.st_dev;
+	e->ino = d.st.st_ino;
+	e->mode = d.st.st_mode;
+	e->rdev = d.st.st_rdev;
+	e->file_id = file_id(fs, pid, fd, &d.st);
+	d.first = fs->next_id != seen;
+	if (ops->dump) {
+		snprintf(link, sizeof(link), "fdinfo/%d", fd);
+		if ((ret = read_proc_file(pid, 0, link, &d.fdinfo)) < 0)
+			return log_errno(ret, "can't read /proc/%d/fdinfo/%d", pid, fd);
+		ret = ops->dump(&d, e);
+		free(d.fdinfo);
+		if (ret < 0)
+			return ret;
+	}
 	e->path = TAKE_PTR(target);
-	e->file_id = file_id(fs, pid, fd, &st);
 	return 0;
 }
 
@@ -141,8 +216,24 @@ int dump_task_fds(struct dump_ctx *c)
 	return ret;
 }
 
-/* Open one description the way the dumped one was, and check it is the same file. */
-static int open_description(const FdEntry *e)
+int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
+{
+	int ret = anon_dump_finish(fs);
+
+	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
+}
+
+void dump_files_free(struct file_seen *fs)
+{
+	for (int i = 0; i < fs->nr_pipes; i++)
+		protobuf_c_message_free_unpacked(&fs->pipes[i]->base, NULL);
+	free(fs->pipes);
+	free(fs->epolls);
+	free(fs->f);
+}
+
+/* Open one description by its path the way the dumped one was, and check it is the same file. */
+static int path_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	int flags = e->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY | O_CLOEXEC);
 	int fd = open(e->path, flags | O_NOCTTY | O_CLOEXEC);
@@ -150,6 +241,7 @@ static int open_description(const FdEntry *e)
 
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
+	(void)rc;
 	if (fstat(fd, &st) < 0 || ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) ||
 	    (e->kind == FD_KIND__FD_REG && (st.st_ino != e->ino || st.st_dev != e->dev))) {
 		close(fd);
@@ -205,11 +297,14 @@ static int make_room(int need)
 
 int restore_files_prepare(struct rst_ctx *rc)
 {
-	int base = highest_fd(rc) + 1, n = 0, ret;
+	int base = highest_fd(rc) + 1, n = 0, ret = pipes_restore_load(rc);
+
+	if (ret < 0)
+		return ret;
 
 	for (int i = 0; i < rc->tree.nr; i++)
 		n += rc->tasks[i].fds ? rc->tasks[i].fds->n_fds : 0;
-	ret = make_room(base + n + 8);
+	ret = make_room(base + 2 * n + 8);
 	if (ret < 0)
 		return ret;
 	rc->files = xzalloc((n + 1) * sizeof(*rc->files));
@@ -222,7 +317,9 @@ int restore_files_prepare(struct rst_ctx *rc)
 
 			if (find_file(rc, e->file_id))
 				continue;
-			fd = open_description(e);
+			fd = ops_of(e->kind) ? ops_of(e->kind)->open(rc, e) : -EINVAL;
+			if (fd == -EINVAL && !ops_of(e->kind))
+				pr_err("fd %u: unknown kind %d in the image\n", e->fd, e->kind);
 			if (fd < 0)
 				return fd;
 			rc->files[rc->nr_files].id = e->file_id;
@@ -245,6 +342,7 @@ void restore_files_release(struct rst_ctx *rc)
 	free(rc->files);
 	rc->files = NULL;
 	rc->nr_files = 0;
+	pipes_restore_release(rc);
 }
 
 static bool is_target_fd(FdsEntry *fds, int fd)
@@ -281,5 +379,12 @@ int restore_fds_in_child(struct rst_ctx *rc, FdsEntry *fds, int *nfd)
 			close(fd);
 	if (syscall(SYS_close_range, top + 1, ~0U, 0) < 0)
 		return log_errno(-errno, "close_range");
+	for (size_t i = 0; i < fds->n_fds; i++) {
+		const struct fd_ops *ops = ops_of(fds->fds[i]->kind);
+		int ret = ops && ops->in_child ? ops->in_child(rc, fds->fds[i]) : 0;
+
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }

@@ -36,6 +36,12 @@ struct file_seen {
 	struct { pid_t pid; int fd; uint64_t dev, ino; uint32_t id; } *f;
 	int nr;
 	uint32_t next_id;
+	/* fd-pipe.c: contents of the pipes and fifos met so far */
+	struct PipeDataEntry **pipes;
+	int nr_pipes;
+	/* fd-anon.c: epoll descriptions, and those whose items have a registering process */
+	struct { uint32_t id; pid_t pid; int fd; bool owned; } *epolls;
+	int nr_epolls;
 };
 
 struct shmem_seen {
@@ -67,10 +73,14 @@ int dump_task_mm(struct dump_ctx *c);
 
 /* files.c */
 int dump_task_fds(struct dump_ctx *c);
+/* After every process: objects shared across the tree (pipe contents...). */
+int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir);
+void dump_files_free(struct file_seen *fs);
 /* Open every file description once, before the tree is forked. */
 struct rst_ctx;
 int restore_files_prepare(struct rst_ctx *rc);
 void restore_files_release(struct rst_ctx *rc);
+
 /* In the restored child, before it is seized: put every descriptor in place. */
 int restore_fds_in_child(struct rst_ctx *rc, FdsEntry *fds, int *nfd);
 
@@ -108,6 +118,8 @@ struct rst_ctx {
 	struct rst_task *tasks;		/* same order as tree.items */
 	struct rst_shmem *shm;
 	int nr_shm;
+	struct rst_pipe *pipes;		/* fd-pipe.c: one per pipe or fifo */
+	int nr_pipes;
 };
 
 int restore_task_mm(struct rst_ctx *rc, struct rst_task *t);

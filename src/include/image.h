@@ -22,6 +22,7 @@ enum img_kind {
 	IMG_MM,
 	IMG_PAGEMAP,
 	IMG_FDS,
+	IMG_PIPES,
 	IMG_KIND_MAX,
 };
 

@@ -1,0 +1,50 @@
+/* Open descriptors: one set of operations per kind of file. */
+#ifndef CR_FILES_H
+#define CR_FILES_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "fdinfo.pb-c.h"
+
+struct file_seen;
+struct rst_ctx;
+
+/* One descriptor while it is dumped. */
+struct fd_dump {
+	struct file_seen *fs;
+	pid_t pid;
+	int fd;
+	const char *target;		/* the /proc/PID/fd link */
+	struct stat st;
+	char *fdinfo;			/* text of /proc/PID/fdinfo/FD */
+	bool first;			/* first descriptor of its open file description */
+};
+
+struct fd_ops {
+	FdKind kind;
+	const char *name;
+	/* Fill the kind's fields; for every descriptor (d->first tells). */
+	int (*dump)(struct fd_dump *d, FdEntry *e);
+	/* Open the description in the restorer; returns our descriptor. */
+	int (*open)(struct rst_ctx *rc, const FdEntry *e);
+	/* In the restored process once all its descriptors are in place. */
+	int (*in_child)(struct rst_ctx *rc, const FdEntry *e);
+};
+
+extern const struct fd_ops pipe_ops, fifo_ops;
+extern const struct fd_ops eventfd_ops, signalfd_ops, timerfd_ops, inotify_ops, epoll_ops;
+
+/* fd-pipe.c: pipe and fifo contents */
+int pipes_dump_finish(struct file_seen *fs, int dirfd, const char *dir);
+int pipes_restore_load(struct rst_ctx *rc);
+void pipes_restore_release(struct rst_ctx *rc);
+
+/* fd-anon.c: checks that need the whole tree */
+int anon_dump_finish(struct file_seen *fs);
+
+/* A line "key: value" of an fdinfo text, or NULL. */
+const char *fdinfo_field(const char *text, const char *key);
+
+#endif
