@@ -30,6 +30,7 @@ check_PROGRAMS += \
 	tests/cr/devnull \
 	tests/cr/fds \
 	tests/cr/fpu \
+	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
 	tests/cr/itimers \
@@ -79,6 +80,9 @@ tests_cr_cwd_root_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_devnull_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_devnull_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_ghost_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_ghost_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -181,6 +185,7 @@ CR_TEST_DESCS = \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
 	tests/cr/fds.desc \
+	tests/cr/ghost.desc \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \

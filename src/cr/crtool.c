@@ -14,7 +14,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage:\n"
-		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats] [-v]\n"
+		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats]\n"
+		"              [--ghost-limit SIZE] [-v]\n"
 		"  crtool restore -D DIR [--detach] [--pidfile FILE] [-v]\n"
 		"  crtool check [--json]\n"
 		"  crtool show DIR [--json]\n"
@@ -26,7 +27,8 @@ static void usage(FILE *f)
 		"See crtool(8).\n");
 }
 
-enum { OPT_LEAVE_RUNNING = 256, OPT_LEAVE_STOPPED, OPT_DETACH, OPT_PIDFILE, OPT_JSON, OPT_STATS };
+enum { OPT_LEAVE_RUNNING = 256, OPT_LEAVE_STOPPED, OPT_DETACH, OPT_PIDFILE, OPT_JSON, OPT_STATS,
+       OPT_GHOST_LIMIT };
 
 static const struct option long_opts[] = {
 	{ "tree", required_argument, NULL, 't' },
@@ -37,6 +39,7 @@ static const struct option long_opts[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -58,6 +61,26 @@ static int parse_pid(const char *s, pid_t *out)
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/* "4096", "64K", "512M", "2G". */
+static int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (end == s || *end || (v << shift) >> shift != v || !v) {
+		pr_err("--%s: '%s' is not a size (bytes, or with a K, M or G suffix)\n", opt, s);
+		return -1;
+	}
+	*out = v << shift;
 	return 0;
 }
 
@@ -92,6 +115,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_STATS:
 			c->dump.stats = true;
+			break;
+		case OPT_GHOST_LIMIT:
+			if (parse_size("ghost-limit", optarg, &c->dump.ghost_limit) < 0)
+				return -1;
 			break;
 		case 'v':
 			cr_loglevel++;

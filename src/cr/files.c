@@ -63,14 +63,19 @@ const char *fdinfo_field(const char *text, const char *key)
 static int reg_dump(struct fd_dump *d, FdEntry *e)
 {
 	struct stat pst;
+	char src[64];
 
+	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 0 || link_is_deleted(d->target))) {
+		snprintf(src, sizeof(src), "/proc/%d/fd/%d", d->pid, d->fd);
+		e->has_ghost_id = true;
+		return ghost_dump(d->fs, d->dirfd, d->dir, d->pid, src, d->target, &e->ghost_id);
+	}
 	if (d->target[0] != '/' || stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino ||
 	    pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
 		return -EOPNOTSUPP;
 	}
-	(void)e;
 	return 0;
 }
 
@@ -119,11 +124,13 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	return NULL;
 }
 
-static int dump_one_fd(struct file_seen *fs, pid_t pid, int fd, FdEntry *e)
+static int dump_one_fd(struct dump_ctx *c, int fd, FdEntry *e)
 {
+	struct file_seen *fs = c->files;
+	pid_t pid = c->it->pid;
 	char link[64];
 	_cleanup_free_ char *target = NULL;
-	struct fd_dump d = { .fs = fs, .pid = pid, .fd = fd };
+	struct fd_dump d = { .fs = fs, .dirfd = c->dirfd, .dir = c->dir, .pid = pid, .fd = fd };
 	const struct fd_ops *ops;
 	struct proc_fdinfo fi;
 	uint32_t seen = fs->next_id;
@@ -208,7 +215,7 @@ int dump_task_fds(struct dump_ctx *c)
 		fe->fds[i] = xmalloc(sizeof(FdEntry));
 		fd_entry__init(fe->fds[i]);
 		fe->n_fds++;
-		ret = dump_one_fd(c->files, c->it->pid, fds[i], fe->fds[i]);
+		ret = dump_one_fd(c, fds[i], fe->fds[i]);
 	}
 	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
@@ -220,6 +227,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 {
 	int ret = anon_dump_finish(fs);
 
+	if (!ret)
+		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }
 
@@ -228,27 +237,38 @@ void dump_files_free(struct file_seen *fs)
 	for (int i = 0; i < fs->nr_pipes; i++)
 		protobuf_c_message_free_unpacked(&fs->pipes[i]->base, NULL);
 	free(fs->pipes);
+	for (int i = 0; i < fs->nr_ghosts; i++)
+		protobuf_c_message_free_unpacked(&fs->ghosts[i]->base, NULL);
+	free(fs->ghosts);
 	free(fs->epolls);
 	free(fs->f);
 }
 
-/* Open one description by its path the way the dumped one was, and check it is the same file. */
+/*
+ * Open one description by its path the way the dumped one was, and check it
+ * is the same file. An unlinked file or memfd is opened again through the
+ * restorer's descriptor of its recreated copy.
+ */
 static int path_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	int flags = e->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY | O_CLOEXEC);
-	int fd = open(e->path, flags | O_NOCTTY | O_CLOEXEC);
+	const char *path = e->path;
 	struct stat st;
+	int fd;
 
+	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
+		return -ENOENT;
+	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
-	(void)rc;
 	if (fstat(fd, &st) < 0 || ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) ||
-	    (e->kind == FD_KIND__FD_REG && (st.st_ino != e->ino || st.st_dev != e->dev))) {
+	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id &&
+	     (st.st_ino != e->ino || st.st_dev != e->dev))) {
 		close(fd);
 		pr_err("fd %u: '%s' is no longer the file that was dumped\n", e->fd, e->path);
 		return -ESTALE;
 	}
-	if (e->kind == FD_KIND__FD_REG && !S_ISDIR(st.st_mode) && lseek(fd, e->pos, SEEK_SET) < 0) {
+	if (e->kind == FD_KIND__FD_REG && !(e->flags & O_PATH) && lseek(fd, e->pos, SEEK_SET) < 0) {
 		int err = log_errno(-errno, "fd %u: can't seek '%s' to %llu", e->fd, e->path,
 				    (unsigned long long)e->pos);
 		close(fd);
@@ -299,6 +319,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 {
 	int base = highest_fd(rc) + 1, n = 0, ret = pipes_restore_load(rc);
 
+	if (!ret)
+		ret = ghosts_restore_load(rc);
 	if (ret < 0)
 		return ret;
 

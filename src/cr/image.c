@@ -24,6 +24,7 @@ const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_PAGEMAP] = { "pagemap-%d.img", true, &pagemap_entry__descriptor, &pagemap_head__descriptor },
 	[IMG_FDS] = { "fds-%d.img", true, &fds_entry__descriptor, NULL },
 	[IMG_PIPES] = { "pipes.img", false, &pipe_data_entry__descriptor, NULL },
+	[IMG_GHOSTS] = { "ghosts.img", false, &ghost_entry__descriptor, NULL },
 };
 
 struct img_header {

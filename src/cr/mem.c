@@ -52,11 +52,11 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 			   !strncmp(p, "[anon:", 6)))
 		return path_is(p, "[stack]") ? VMA_KIND__VMA_STACK :
 		       path_is(p, "[heap]") ? VMA_KIND__VMA_HEAP : VMA_KIND__VMA_ANON_PRIVATE;
-	if (p && p[0] == '/' && !is_deleted(p) && v->ino)
+	/* Unlinked files and memfds too (ghost.c); SysV segments are not files. */
+	if (p && p[0] == '/' && v->ino && strncmp(p, "/SYSV", 5))
 		return v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
-	pr_err("pid %d: mapping %#" PRIx64 "-%#" PRIx64 " of '%s' is not supported yet%s\n", pid,
-	       v->start, v->end, p ? p : "anonymous",
-	       is_deleted(p) ? " (the file was deleted)" : "");
+	pr_err("pid %d: mapping %#" PRIx64 "-%#" PRIx64 " of '%s' is not supported yet\n", pid,
+	       v->start, v->end, p ? p : "anonymous");
 	return -EOPNOTSUPP;
 }
 
@@ -81,9 +81,11 @@ static int check_mapped_file(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 	return 0;
 }
 
-static int fill_vma_entry(pid_t pid, const struct proc_vma *v, VmaEntry *e)
+static int fill_vma_entry(struct dump_ctx *c, const struct proc_vma *v, VmaEntry *e)
 {
+	pid_t pid = c->it->pid;
 	int kind = vma_kind(pid, v);
+	char src[96];
 
 	if (kind < 0)
 		return kind;
@@ -102,7 +104,11 @@ static int fill_vma_entry(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 		e->path = xstrdup(v->path);
 		e->has_file_rw = true;
 		e->file_rw = v->shared && v->maywrite;
-		return check_mapped_file(pid, v, e);
+		if (!is_deleted(v->path))
+			return check_mapped_file(pid, v, e);
+		snprintf(src, sizeof(src), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+		e->has_ghost_id = true;
+		return ghost_dump(c->files, c->dirfd, c->dir, pid, src, v->path, &e->ghost_id);
 	}
 	if (kind == VMA_KIND__VMA_ANON_SHARED) {
 		e->has_shmid = true;
@@ -569,7 +575,7 @@ int dump_task_mm(struct dump_ctx *c)
 			continue;
 		mm->vmas[mm->n_vmas] = xmalloc(sizeof(VmaEntry));
 		vma_entry__init(mm->vmas[mm->n_vmas]);
-		ret = fill_vma_entry(c->it->pid, &c->vmas[i], mm->vmas[mm->n_vmas++]);
+		ret = fill_vma_entry(c, &c->vmas[i], mm->vmas[mm->n_vmas++]);
 	}
 	if (!ret)
 		ret = dump_pages(c, mm);
@@ -817,8 +823,11 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 	/* Writable while we fill it; the real protection comes after. */
 	uint32_t prot = e->prot | PROT_WRITE;
 	uint32_t flags = (e->flags & ~(MAP_SHARED | MAP_PRIVATE)) | MAP_FIXED;
+	const char *path = e->path;
 	long fd = -1, a;
 
+	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
+		return -ENOENT;
 	switch (e->kind) {
 	case VMA_KIND__VMA_ANON_PRIVATE:
 	case VMA_KIND__VMA_STACK:
@@ -827,12 +836,12 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 		break;
 	case VMA_KIND__VMA_FILE_PRIVATE:
 		flags |= MAP_PRIVATE;
-		fd = cached_open(r, fc, e->path, false);
+		fd = cached_open(r, fc, path, false);
 		break;
 	case VMA_KIND__VMA_FILE_SHARED:
 		flags |= MAP_SHARED;
 		prot = e->prot;
-		fd = cached_open(r, fc, e->path, e->file_rw);
+		fd = cached_open(r, fc, path, e->file_rw);
 		break;
 	case VMA_KIND__VMA_ANON_SHARED: {
 		struct rst_shmem *s = find_shmem(rc, e->shmid);

@@ -543,6 +543,7 @@ static void free_ctx(struct rst_ctx *rc)
 		if (rc->shm[i].addr)
 			munmap(rc->shm[i].addr, rc->shm[i].size);
 	free(rc->shm);
+	ghosts_restore_release(rc);
 	pstree_free(&rc->tree);
 	if (rc->dirfd >= 0)
 		close(rc->dirfd);

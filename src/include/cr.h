@@ -42,6 +42,10 @@ struct file_seen {
 	/* fd-anon.c: epoll descriptions, and those whose items have a registering process */
 	struct { uint32_t id; pid_t pid; int fd; bool owned; } *epolls;
 	int nr_epolls;
+	/* ghost.c: unlinked files and memfds saved so far */
+	GhostEntry **ghosts;
+	int nr_ghosts;
+	uint64_t ghost_limit;		/* bytes of data one may hold */
 };
 
 struct shmem_seen {
@@ -54,6 +58,7 @@ struct dump_opts {
 	const char *dir;
 	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
 	bool stats;
+	uint64_t ghost_limit;		/* 0: the default */
 };
 
 struct restore_opts {
@@ -120,7 +125,19 @@ struct rst_ctx {
 	int nr_shm;
 	struct rst_pipe *pipes;		/* fd-pipe.c: one per pipe or fifo */
 	int nr_pipes;
+	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
+	int nr_ghosts;
 };
+
+/* ghost.c: files open or mapped but unlinked, and memfds */
+int ghost_dump(struct file_seen *fs, int dirfd, const char *dir, pid_t pid, const char *src,
+	       const char *link, uint32_t *id);
+int ghosts_dump_finish(struct file_seen *fs, int dirfd, const char *dir);
+int ghosts_restore_load(struct rst_ctx *rc);
+void ghosts_restore_release(struct rst_ctx *rc);
+/* Our descriptor of ghost id, and a path the restored tasks can open it by. */
+int ghost_fd(struct rst_ctx *rc, uint32_t id, const char **path);
+bool link_is_deleted(const char *link);
 
 int restore_task_mm(struct rst_ctx *rc, struct rst_task *t);
 int restore_shmem_prepare(struct rst_ctx *rc);

@@ -14,6 +14,8 @@ struct rst_ctx;
 /* One descriptor while it is dumped. */
 struct fd_dump {
 	struct file_seen *fs;
+	int dirfd;			/* the image directory */
+	const char *dir;
 	pid_t pid;
 	int fd;
 	const char *target;		/* the /proc/PID/fd link */

@@ -23,6 +23,7 @@ enum img_kind {
 	IMG_PAGEMAP,
 	IMG_FDS,
 	IMG_PIPES,
+	IMG_GHOSTS,
 	IMG_KIND_MAX,
 };
 
