@@ -34,6 +34,7 @@ check_PROGRAMS += \
 	tests/cr/guard \
 	tests/cr/guard_region \
 	tests/cr/itimers \
+	tests/cr/locks \
 	tests/cr/maps \
 	tests/cr/mem_anon \
 	tests/cr/mem_file_private \
@@ -83,6 +84,9 @@ tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_ghost_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_ghost_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_locks_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_locks_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_locks_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -190,6 +194,7 @@ CR_TEST_DESCS = \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
 	tests/cr/itimers.desc \
+	tests/cr/locks.desc \
 	tests/cr/maps.desc \
 	tests/cr/mem_anon.desc \
 	tests/cr/mem_file_private.desc \

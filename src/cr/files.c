@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <linux/kcmp.h>
+#include <inttypes.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,11 +62,87 @@ const char *fdinfo_field(const char *text, const char *key)
 	return NULL;
 }
 
+enum { LOCK_FLOCK = 1, LOCK_POSIX = 2, LOCK_OFD = 3 };
+
+/*
+ * Locks this descriptor shows in its fdinfo: flock and OFD locks of its
+ * open file description, POSIX locks its process owns on the file.
+ */
+static int dump_locks(struct fd_dump *d, FdEntry *e)
+{
+	for (const char *l = d->fdinfo; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		char kind[16], adv[16], type[16], end[32];
+		long long start;
+		FileLock *fl;
+
+		if (strncmp(l, "lock:", 5))
+			continue;
+		if (sscanf(l, "lock: %*d: %15s %15s %15s %*d %*s %lld %31s", kind, adv, type, &start,
+			   end) != 5 || strcmp(adv, "ADVISORY") || strcmp(type, "UNLCK") == 0) {
+			pr_err("pid %d: fd %d (%s): lock '%.*s' is not supported\n", d->pid, d->fd, d->target,
+			       (int)strcspn(l, "\n"), l);
+			return -EOPNOTSUPP;
+		}
+		fl = xmalloc(sizeof(*fl));
+		file_lock__init(fl);
+		e->locks = xrealloc(e->locks, (e->n_locks + 1) * sizeof(*e->locks));
+		e->locks[e->n_locks++] = fl;
+		fl->kind = !strcmp(kind, "FLOCK") ? LOCK_FLOCK : !strcmp(kind, "OFDLCK") ? LOCK_OFD :
+			   !strcmp(kind, "POSIX") ? LOCK_POSIX : 0;
+		if (!fl->kind) {
+			pr_err("pid %d: fd %d (%s): a %s lock is not supported\n", d->pid, d->fd, d->target, kind);
+			return -EOPNOTSUPP;
+		}
+		fl->write = !strcmp(type, "WRITE");
+		fl->start = start;
+		fl->len = strcmp(end, "EOF") ? strtoll(end, NULL, 10) - start + 1 : 0;
+	}
+	return 0;
+}
+
+/* flock and OFD locks belong to the description: taken here, by the restorer. */
+static int restore_desc_locks(const FdEntry *e, int fd)
+{
+	for (size_t i = 0; i < e->n_locks; i++) {
+		const FileLock *l = e->locks[i];
+		struct flock fl = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+				    .l_start = l->start, .l_len = l->len };
+		int r = 0;
+
+		if (l->kind == LOCK_FLOCK)
+			r = flock(fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+		else if (l->kind == LOCK_OFD)
+			r = fcntl(fd, F_OFD_SETLK, &fl);
+		if (r < 0)
+			return log_errno(-errno, "fd %u: can't lock '%s' again", e->fd, e->path);
+	}
+	return 0;
+}
+
+/* POSIX locks belong to the process: taken in it, once its descriptors are in place. */
+static int reg_in_child(struct rst_ctx *rc, const FdEntry *e)
+{
+	(void)rc;
+	for (size_t i = 0; i < e->n_locks; i++) {
+		const FileLock *l = e->locks[i];
+		struct flock fl = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+				    .l_start = l->start, .l_len = l->len };
+
+		if (l->kind == LOCK_POSIX && fcntl(e->fd, F_SETLK, &fl) < 0)
+			return log_errno(-errno, "fd %u: can't take the POSIX lock on '%s' at %" PRIu64
+					 " again", e->fd, e->path, l->start);
+	}
+	return 0;
+}
+
 static int reg_dump(struct fd_dump *d, FdEntry *e)
 {
 	struct stat pst;
 	char src[64];
+	int ret = dump_locks(d, e);
 
+	if (ret < 0)
+		return ret;
 	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 0 || link_is_deleted(d->target))) {
 		snprintf(src, sizeof(src), "/proc/%d/fd/%d", d->pid, d->fd);
 		e->has_ghost_id = true;
@@ -81,7 +159,7 @@ static int reg_dump(struct fd_dump *d, FdEntry *e)
 
 static int path_open(struct rst_ctx *rc, const FdEntry *e);
 
-static const struct fd_ops reg_ops = { FD_KIND__FD_REG, "file", reg_dump, path_open, NULL };
+static const struct fd_ops reg_ops = { FD_KIND__FD_REG, "file", reg_dump, path_open, reg_in_child };
 static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_open, NULL };
 
 static const struct fd_ops *const all_ops[] = {
@@ -273,6 +351,10 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 				    (unsigned long long)e->pos);
 		close(fd);
 		return err;
+	}
+	if (restore_desc_locks(e, fd) < 0) {
+		close(fd);
+		return -EAGAIN;
 	}
 	return fd;
 }
