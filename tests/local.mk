@@ -222,6 +222,10 @@ CR_TEST_DESCS = \
 	tests/cr/vdso.desc \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
+# Scripts that drive crtool themselves (external descriptors, faults).
+CR_TEST_SCRIPTS = tests/cr/external.sh
+TESTS += $(CR_TEST_SCRIPTS)
+EXTRA_DIST += $(CR_TEST_SCRIPTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.
 TEST_EXTENSIONS = .desc
 DESC_LOG_COMPILER = bash $(srcdir)/tests/cr/run.sh

@@ -1,5 +1,6 @@
 /* crtool: the checkpoint/restore engine's command line. */
 #define LOG_PREFIX ""
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage:\n"
 		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats]\n"
-		"              [--ghost-limit SIZE] [-v]\n"
-		"  crtool restore -D DIR [--detach] [--pidfile FILE] [-v]\n"
+		"              [--ghost-limit SIZE] [--external ID]... [-v]\n"
+		"  crtool restore -D DIR [--detach] [--pidfile FILE] [--inherit-fd N:ID]... [-v]\n"
 		"  crtool check [--json]\n"
 		"  crtool show DIR [--json]\n"
 		"\n"
@@ -28,7 +29,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEAVE_RUNNING = 256, OPT_LEAVE_STOPPED, OPT_DETACH, OPT_PIDFILE, OPT_JSON, OPT_STATS,
-       OPT_GHOST_LIMIT };
+       OPT_GHOST_LIMIT, OPT_EXTERNAL, OPT_INHERIT_FD };
 
 static const struct option long_opts[] = {
 	{ "tree", required_argument, NULL, 't' },
@@ -40,6 +41,8 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
+	{ "external", required_argument, NULL, OPT_EXTERNAL },
+	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -84,6 +87,28 @@ static int parse_size(const char *opt, const char *s, uint64_t *out)
 	return 0;
 }
 
+/* "N:ID" or "fd[N]:ID", ID as the dumped descriptor's link read ("pipe:[1234]"). */
+static int parse_inherit(const char *s, struct restore_opts *o)
+{
+	char *end;
+	const char *p = s + (strncmp(s, "fd[", 3) ? 0 : 3);
+	long fd = strtol(p, &end, 10);
+
+	if (p != s && *end == ']')
+		end++;
+	if (end == p || *end != ':' || !end[1] || fd < 0 || fd > 1 << 20 ||
+	    fcntl(fd, F_GETFD) < 0) {
+		pr_err("--inherit-fd '%s': expected N:ID with N an open descriptor of crtool\n", s);
+		return -1;
+	}
+	o->inherit = realloc(o->inherit, (o->nr_inherit + 1) * sizeof(*o->inherit));
+	if (!o->inherit)
+		abort();
+	o->inherit[o->nr_inherit].fd = fd;
+	o->inherit[o->nr_inherit++].id = end + 1;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cli *c)
 {
 	int opt;
@@ -118,6 +143,17 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_GHOST_LIMIT:
 			if (parse_size("ghost-limit", optarg, &c->dump.ghost_limit) < 0)
+				return -1;
+			break;
+		case OPT_EXTERNAL:
+			c->dump.externals = realloc(c->dump.externals,
+						   (c->dump.nr_externals + 1) * sizeof(char *));
+			if (!c->dump.externals)
+				abort();
+			c->dump.externals[c->dump.nr_externals++] = optarg;
+			break;
+		case OPT_INHERIT_FD:
+			if (parse_inherit(optarg, &c->rst) < 0)
 				return -1;
 			break;
 		case 'v':

@@ -171,7 +171,7 @@ int cr_dump(const struct dump_opts *o)
 {
 	struct pstree tree = { 0 };
 	struct shmem_seen shm = { 0 };
-	struct file_seen files = { .ghost_limit = o->ghost_limit };
+	struct file_seen files = { .ghost_limit = o->ghost_limit, .opts = o, .tree = &tree };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen, t_end, bytes = 0;
 	_cleanup_close_ int dirfd = open_dir(o->dir);
 	int ret;

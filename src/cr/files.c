@@ -164,7 +164,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -185,6 +185,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	};
 	mode_t fmt = d->st.st_mode & S_IFMT;
 
+	if (external_declared(d->fs, d->target))
+		return &external_ops;
 	if (!strncmp(d->target, "pipe:[", 6) && fmt == S_IFIFO)
 		return &pipe_ops;
 	if (d->target[0] == '/') {
@@ -238,6 +240,8 @@ static int dump_one_fd(struct dump_ctx *c, int fd, FdEntry *e)
 	e->mode = d.st.st_mode;
 	e->rdev = d.st.st_rdev;
 	e->file_id = file_id(fs, pid, fd, &d.st);
+	if (ops->kind == FD_KIND__FD_PIPE)
+		external_note_pipe(fs, d.st.st_ino, fi.flags, pid, fd);
 	d.first = fs->next_id != seen;
 	if (ops->dump) {
 		snprintf(link, sizeof(link), "fdinfo/%d", fd);
@@ -306,6 +310,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 	int ret = anon_dump_finish(fs);
 
 	if (!ret)
+		ret = external_check(fs);
+	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }
@@ -319,6 +325,7 @@ void dump_files_free(struct file_seen *fs)
 		protobuf_c_message_free_unpacked(&fs->ghosts[i]->base, NULL);
 	free(fs->ghosts);
 	free(fs->epolls);
+	free(fs->pipe_ends);
 	free(fs->f);
 }
 

@@ -46,6 +46,11 @@ struct file_seen {
 	GhostEntry **ghosts;
 	int nr_ghosts;
 	uint64_t ghost_limit;		/* bytes of data one may hold */
+	/* external.c: what the user declared outside the tree, pipe ends we hold */
+	const struct dump_opts *opts;
+	struct pstree *tree;
+	struct pipe_ends *pipe_ends;
+	int nr_pipe_ends;
 };
 
 struct shmem_seen {
@@ -59,12 +64,21 @@ struct dump_opts {
 	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
 	bool stats;
 	uint64_t ghost_limit;		/* 0: the default */
+	const char **externals;		/* --external: fd link texts that are not ours */
+	int nr_externals;
+};
+
+struct inherit_fd {			/* --inherit-fd N:ID */
+	int fd;
+	const char *id;
 };
 
 struct restore_opts {
 	const char *dir;
 	bool detach;
 	const char *pidfile;
+	struct inherit_fd *inherit;
+	int nr_inherit;
 };
 
 int cr_dump(const struct dump_opts *o);
@@ -127,6 +141,7 @@ struct rst_ctx {
 	int nr_pipes;
 	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
 	int nr_ghosts;
+	const struct restore_opts *opts;
 };
 
 /* ghost.c: files open or mapped but unlinked, and memfds */

@@ -36,6 +36,7 @@ struct fd_ops {
 };
 
 extern const struct fd_ops pipe_ops, fifo_ops;
+extern const struct fd_ops external_ops;
 extern const struct fd_ops eventfd_ops, signalfd_ops, timerfd_ops, inotify_ops, epoll_ops;
 
 /* fd-pipe.c: pipe and fifo contents */
@@ -45,6 +46,11 @@ void pipes_restore_release(struct rst_ctx *rc);
 
 /* fd-anon.c: checks that need the whole tree */
 int anon_dump_finish(struct file_seen *fs);
+
+ /* external.c */
+bool external_declared(const struct file_seen *fs, const char *link);
+void external_note_pipe(struct file_seen *fs, uint64_t ino, uint32_t flags, pid_t pid, int fd);
+int external_check(struct file_seen *fs);
 
 /* A line "key: value" of an fdinfo text, or NULL. */
 const char *fdinfo_field(const char *text, const char *key);
