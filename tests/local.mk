@@ -29,6 +29,7 @@ check_PROGRAMS += \
 	tests/cr/cwd_root \
 	tests/cr/devnull \
 	tests/cr/fds \
+	tests/cr/fds_more \
 	tests/cr/fpu \
 	tests/cr/ghost \
 	tests/cr/guard \
@@ -87,6 +88,9 @@ tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_locks_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_locks_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_locks_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_fds_more_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_fds_more_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_fds_more_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -189,6 +193,7 @@ CR_TEST_DESCS = \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
 	tests/cr/fds.desc \
+	tests/cr/fds_more.desc \
 	tests/cr/ghost.desc \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
@@ -223,9 +228,9 @@ CR_TEST_DESCS = \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
 # Scripts that drive crtool themselves (external descriptors, faults).
-CR_TEST_SCRIPTS = tests/cr/external.sh
-TESTS += $(CR_TEST_SCRIPTS)
-EXTRA_DIST += $(CR_TEST_SCRIPTS)
+CR_SCRIPT_TESTS = tests/cr/external.sh
+TESTS += $(CR_SCRIPT_TESTS)
+EXTRA_DIST += $(CR_SCRIPT_TESTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.
 TEST_EXTENSIONS = .desc
 DESC_LOG_COMPILER = bash $(srcdir)/tests/cr/run.sh

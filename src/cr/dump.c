@@ -1,6 +1,7 @@
 #define LOG_PREFIX "dump: "
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -127,6 +128,55 @@ static int check_namespaces(struct pstree_item *it)
 	return 0;
 }
 
+static bool same_kcmp(pid_t a, pid_t b, int type)
+{
+	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
+}
+
+/* The ancestor whose cwd and root this process shares (itself if none). */
+static struct pstree_item *fs_owner(struct pstree_item *it)
+{
+	while (it->share_fs)
+		it = it->parent;
+	return it;
+}
+
+/*
+ * Processes sharing a descriptor table (CLONE_FILES without CLONE_THREAD)
+ * are refused; sharing cwd, root and umask with the parent (CLONE_FS) is
+ * recorded and rebuilt, and any other CLONE_FS sharing is refused.
+ */
+static int check_sharing(struct pstree *t)
+{
+	for (int i = 0; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+
+		it->share_fs = !it->zombie && it->parent && !it->parent->zombie &&
+			       same_kcmp(it->pid, it->parent->pid, KCMP_FS);
+	}
+	for (int i = 0; i < t->nr; i++) {
+		struct pstree_item *it = t->items[i];
+
+		for (int k = i + 1; k < t->nr && !it->zombie; k++) {
+			struct pstree_item *o = t->items[k];
+
+			if (o->zombie)
+				continue;
+			if (same_kcmp(it->pid, o->pid, KCMP_FILES)) {
+				pr_err("pid %d shares its descriptor table with pid %d (CLONE_FILES); not supported\n",
+				       o->pid, it->pid);
+				return -EOPNOTSUPP;
+			}
+			if (fs_owner(it) != fs_owner(o) && same_kcmp(it->pid, o->pid, KCMP_FS)) {
+				pr_err("pid %d shares its cwd and root with pid %d, not through its parent "
+				       "(CLONE_FS); not supported\n", o->pid, it->pid);
+				return -EOPNOTSUPP;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_tree(struct pstree *t)
 {
 	struct pstree_item *root = pstree_root(t);
@@ -147,7 +197,7 @@ static int check_tree(struct pstree *t)
 			return -EOPNOTSUPP;
 		}
 	}
-	return 0;
+	return check_sharing(t);
 }
 
 static int open_dir(const char *dir)

@@ -85,6 +85,8 @@ int pstree_write_image(int dirfd, const char *dir, struct pstree *t)
 			e.comm = it->comm;
 		e.has_stopped = true;
 		e.stopped = it->stopped;
+		e.has_share_fs = it->share_fs;
+		e.share_fs = it->share_fs;
 		e.n_thread_nstids = it->nr_threads * it->ns_levels;
 		e.thread_nstids = (uint32_t *)it->thread_nspid;
 		ret = img_write_msg(img, &e.base);
@@ -123,6 +125,7 @@ static int item_from_entry(struct pstree *t, PstreeEntry *e, const char *dir)
 		it->nspid[l] = e->nspid[l];
 	it->nspgid = e->nspgid[0];
 	it->nssid = e->nssid[0];
+	it->share_fs = e->share_fs && parent;
 	it->nr_threads = e->n_threads;
 	it->threads = xmalloc(sizeof(pid_t) * (e->n_threads + 1));
 	if (e->n_threads)	/* a zombie has none: threads is NULL then */

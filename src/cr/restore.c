@@ -134,7 +134,7 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 
 	for (int l = 0; l < it->ns_levels; l++)
 		set_tid[l] = it->nspid[it->ns_levels - 1 - l];
-	args.flags = newpid ? CLONE_NEWPID : 0;
+	args.flags = (newpid ? CLONE_NEWPID : 0) | (it->share_fs ? CLONE_FS : 0);
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uint64_t)(uintptr_t)set_tid;
 	args.set_tid_size = it->ns_levels;

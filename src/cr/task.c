@@ -814,7 +814,7 @@ int restore_task_core(struct rst_ctx *rc, struct rst_task *t)
 	if (!ret)
 		ret = restore_rlimits(t);
 	/* Every path has been opened: the task may now get its own root. */
-	if (!ret && strcmp(t->core->root, "/")) {
+	if (!ret && strcmp(t->core->root, "/") && !it->share_fs) {	/* shared: the parent's does it */
 		long a = (long)scratch_str_at(&t->rs, t->core->root);
 		if (a <= 0 || RCALL(&t->rs, "chroot", SYS_chroot, a) < 0)
 			ret = -EIO;
