@@ -133,7 +133,7 @@ static bool same_kcmp(pid_t a, pid_t b, int type)
 	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
 }
 
-/* The ancestor whose cwd and root this process shares (itself if none). */
+/* The ancestor whose cwd and root (descriptor table) this process shares, or itself. */
 static struct pstree_item *fs_owner(struct pstree_item *it)
 {
 	while (it->share_fs)
@@ -141,18 +141,28 @@ static struct pstree_item *fs_owner(struct pstree_item *it)
 	return it;
 }
 
+static struct pstree_item *files_owner(struct pstree_item *it)
+{
+	while (it->share_files)
+		it = it->parent;
+	return it;
+}
+
 /*
- * Processes sharing a descriptor table (CLONE_FILES without CLONE_THREAD)
- * are refused; sharing cwd, root and umask with the parent (CLONE_FS) is
- * recorded and rebuilt, and any other CLONE_FS sharing is refused.
+ * A process sharing its descriptor table (CLONE_FILES without CLONE_THREAD)
+ * or its cwd, root and umask (CLONE_FS) with its parent is recorded, and the
+ * sharing rebuilt at restore; sharing that did not come from a parent (the
+ * parent unshared since) is refused.
  */
 static int check_sharing(struct pstree *t)
 {
 	for (int i = 0; i < t->nr; i++) {
 		struct pstree_item *it = t->items[i];
 
-		it->share_fs = !it->zombie && it->parent && !it->parent->zombie &&
-			       same_kcmp(it->pid, it->parent->pid, KCMP_FS);
+		bool live = !it->zombie && it->parent && !it->parent->zombie;
+
+		it->share_fs = live && same_kcmp(it->pid, it->parent->pid, KCMP_FS);
+		it->share_files = live && same_kcmp(it->pid, it->parent->pid, KCMP_FILES);
 	}
 	for (int i = 0; i < t->nr; i++) {
 		struct pstree_item *it = t->items[i];
@@ -162,9 +172,9 @@ static int check_sharing(struct pstree *t)
 
 			if (o->zombie)
 				continue;
-			if (same_kcmp(it->pid, o->pid, KCMP_FILES)) {
-				pr_err("pid %d shares its descriptor table with pid %d (CLONE_FILES); not supported\n",
-				       o->pid, it->pid);
+			if (files_owner(it) != files_owner(o) && same_kcmp(it->pid, o->pid, KCMP_FILES)) {
+				pr_err("pid %d shares its descriptor table with pid %d, not through its parent "
+				       "(CLONE_FILES); not supported\n", o->pid, it->pid);
 				return -EOPNOTSUPP;
 			}
 			if (fs_owner(it) != fs_owner(o) && same_kcmp(it->pid, o->pid, KCMP_FS)) {

@@ -87,6 +87,8 @@ int pstree_write_image(int dirfd, const char *dir, struct pstree *t)
 		e.stopped = it->stopped;
 		e.has_share_fs = it->share_fs;
 		e.share_fs = it->share_fs;
+		e.has_share_files = it->share_files;
+		e.share_files = it->share_files;
 		e.n_thread_nstids = it->nr_threads * it->ns_levels;
 		e.thread_nstids = (uint32_t *)it->thread_nspid;
 		ret = img_write_msg(img, &e.base);
@@ -126,6 +128,7 @@ static int item_from_entry(struct pstree *t, PstreeEntry *e, const char *dir)
 	it->nspgid = e->nspgid[0];
 	it->nssid = e->nssid[0];
 	it->share_fs = e->share_fs && parent;
+	it->share_files = e->share_files && parent;
 	it->nr_threads = e->n_threads;
 	it->threads = xmalloc(sizeof(pid_t) * (e->n_threads + 1));
 	if (e->n_threads)	/* a zombie has none: threads is NULL then */

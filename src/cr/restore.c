@@ -134,7 +134,8 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 
 	for (int l = 0; l < it->ns_levels; l++)
 		set_tid[l] = it->nspid[it->ns_levels - 1 - l];
-	args.flags = (newpid ? CLONE_NEWPID : 0) | (it->share_fs ? CLONE_FS : 0);
+	args.flags = (newpid ? CLONE_NEWPID : 0) | (it->share_fs ? CLONE_FS : 0) |
+		     (it->share_files ? CLONE_FILES : 0);
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uint64_t)(uintptr_t)set_tid;
 	args.set_tid_size = it->ns_levels;
@@ -144,6 +145,15 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 static void notify(int fd, int err, int idx)
 {
 	struct notify_msg m = { getpid(), err, idx, { fd, cr_log_fd } };
+
+	if (write(fd, &m, sizeof(m)) != sizeof(m))
+		_exit(2);
+}
+
+/* The same, from a task whose descriptors the restorer must not close. */
+static void notify_shared(int fd, int idx)
+{
+	struct notify_msg m = { getpid(), 0, idx, { -1, -1 } };
 
 	if (write(fd, &m, sizeof(m)) != sizeof(m))
 		_exit(2);
@@ -221,9 +231,42 @@ static int check_helpers(struct rst_ctx *rc)
 	return 0;
 }
 
+/*
+ * A child sharing our descriptor table (CLONE_FILES) leaves the table to us:
+ * we must not touch it until the child has forked its own children (which
+ * need the restorer's descriptions) and reported ready. It says so with a
+ * byte on this pipe; we also watch for its death.
+ */
+static int share_sync[2] = { -1, -1 };
+
+static int wait_sharing_child(struct pstree_item *c, pid_t pid)
+{
+	char b;
+	int ret = 0;
+
+	for (;;) {
+		struct pollfd p = { share_sync[0], POLLIN, 0 };
+
+		if (poll(&p, 1, 100) > 0 && read(share_sync[0], &b, 1) == 1)
+			break;
+		if (waitpid(pid, NULL, WNOHANG) != 0) {
+			ret = log_errno(-ECHILD, "pid %d (sharing its parent's descriptors) failed", c->pid);
+			break;
+		}
+	}
+	close(share_sync[0]);
+	close(share_sync[1]);
+	share_sync[0] = share_sync[1] = -1;
+	return ret;
+}
+
 static int fork_one(struct rst_ctx *rc, struct pstree_item *parent, struct pstree_item *c, int nfd)
 {
-	pid_t pid = clone_task(c, c->ns_levels > parent->ns_levels);
+	pid_t pid;
+
+	if (c->share_files && pipe2(share_sync, O_CLOEXEC) < 0)
+		return log_errno(-errno, "pid %d: pipe", c->pid);
+	pid = clone_task(c, c->ns_levels > parent->ns_levels);
 
 	if (pid < 0) {
 		int e = errno;
@@ -235,7 +278,7 @@ static int fork_one(struct rst_ctx *rc, struct pstree_item *parent, struct pstre
 	}
 	if (pid == 0)
 		restore_child(rc, &rc->tasks[c->idx], nfd);
-	return 0;
+	return c->share_files ? wait_sharing_child(c, pid) : 0;
 }
 
 static void run_helper(struct rst_ctx *rc, struct pstree_item *it, pid_t x, bool session, int nfd)
@@ -319,7 +362,8 @@ static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 	TaskCoreEntry *core = t->core;
 	int ret;
 
-	ret = restore_fds_in_child(rc, t->fds, nfd);
+	/* A shared descriptor table is set up by the parent, after us. */
+	ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
 	if (ret < 0)
 		return ret;
 	/* Paths are as seen from our root; chroot comes last, from the restorer. */
@@ -332,6 +376,7 @@ static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 {
 	struct pstree_item *it = t->it;
+	int sync = share_sync[1];	/* ours to answer on, if we share the table */
 	int ret;
 
 	bool session;
@@ -363,9 +408,17 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	 * The restorer may seize us right after this write, before the closes
 	 * below run: it closes both again from inside, whatever happened.
 	 */
-	notify(nfd, 0, t->it->idx);
-	close(nfd);
-	close(cr_log_fd);
+	if (it->share_files) {
+		/* Our descriptors are the parent's: leave them to it, and let it go on. */
+		cr_log_fd = -1;
+		notify_shared(nfd, t->it->idx);
+		if (write(sync, "", 1) != 1)
+			_exit(2);
+	} else {
+		notify(nfd, 0, t->it->idx);
+		close(nfd);
+		close(cr_log_fd);
+	}
 	for (;;)
 		pause();
 }

@@ -17,6 +17,7 @@ struct pstree_item {
 	pid_t *thread_nspid;		/* nr_threads * ns_levels, outermost first */
 	bool zombie, stopped;
 	bool share_fs;			/* CLONE_FS with its parent */
+	bool share_files;		/* CLONE_FILES with its parent */
 	int exit_code;			/* wait status of a zombie */
 	char comm[16];			/* name of a zombie */
 	bool *seized;			/* per thread: we hold it in a ptrace stop */

@@ -6,7 +6,9 @@
  *  - a directory read half-way with getdents64: the rest comes after
  *    restore, no name lost or repeated;
  *  - a child created with CLONE_FS: after restore its chdir() and umask()
- *    still change the parent's.
+ *    still change the parent's;
+ *  - a child created with CLONE_FILES: after restore a descriptor it opens
+ *    is the parent's too.
  */
 #include "crtest.h"
 
@@ -115,15 +117,22 @@ static void check_files(void)
 	CR_EXPECT_EQ("directory: names read in all", n, NR_NAMES);
 }
 
-static int fs_child(void)
+#define FD_FROM_CHILD 40
+
+static void wait_term_only(const char *role)
 {
 	sigset_t mask;
 
-	cr_set_role("fs-child");
+	cr_set_role(role);
 	sigprocmask(SIG_SETMASK, NULL, &mask);
 	sigdelset(&mask, SIGTERM);
 	while (!cr_term_flag)
 		sigsuspend(&mask);
+}
+
+static int fs_child(void)
+{
+	wait_term_only("fs-child");
 	/* Shared fs_struct: these change the parent too. */
 	if (chdir(sub_path) < 0)
 		_exit(2);
@@ -131,27 +140,59 @@ static int fs_child(void)
 	_exit(0);
 }
 
+static int files_child(void)
+{
+	int fd;
+
+	wait_term_only("files-child");
+	/* Shared descriptor table: the parent gets this one. */
+	fd = open(sub_path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || dup2(fd, FD_FROM_CHILD) != FD_FROM_CHILD)
+		_exit(2);
+	close(fd);
+	_exit(0);
+}
+
+static pid_t clone_child(unsigned long flags, int (*fn)(void))
+{
+	pid_t pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+
+	if (pid < 0)
+		cr_die("clone(%#lx): %s", flags, strerror(errno));
+	if (pid == 0)
+		_exit(fn());
+	return pid;
+}
+
+static void finish(pid_t kid, const char *what)
+{
+	int st = 0;
+
+	kill(kid, SIGTERM);
+	if (cr_wait_pid(kid, 30000, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		cr_fail("the %s child failed (status %#x)", what, st);
+}
+
 int main(int argc, char **argv)
 {
 	char cwd[PATH_MAX];
-	pid_t kid;
-	int st;
+	pid_t fs_kid, files_kid;
+	struct stat a, b;
 	mode_t old;
 
 	cr_init(argc, argv);
 	setup_files();
 	umask(0022);
-	kid = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
-	if (kid < 0)
-		cr_die("clone(CLONE_FS): %s", strerror(errno));
-	if (kid == 0)
-		fs_child();
+	fs_kid = clone_child(CLONE_FS, fs_child);
+	files_kid = clone_child(CLONE_FILES, files_child);
 	cr_ready();
 	cr_wait_term();
 	check_files();
-	kill(kid, SIGTERM);
-	if (cr_wait_pid(kid, 30000, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-		cr_fail("the CLONE_FS child failed (status %#x)", st);
+	finish(files_kid, "CLONE_FILES");
+	CR_CHECK(fstat(FD_FROM_CHILD, &a) == 0 && stat(sub_path, &b) == 0 && a.st_ino == b.st_ino,
+		 "CLONE_FILES: the child's new descriptor %d is not ours", FD_FROM_CHILD);
+	close(FD_FROM_CHILD);
+	finish(fs_kid, "CLONE_FS");
 	CR_CHECK(getcwd(cwd, sizeof(cwd)) && !strcmp(cwd, sub_path),
 		 "CLONE_FS: the child's chdir did not move us (cwd %s)", cwd);
 	old = umask(0022);
