@@ -177,10 +177,37 @@ static int need(bool ok, const char *what)
 	return ok ? 0 : -1;
 }
 
+static int run(const char *cmd, int argc, char **argv, struct cli *c)
+{
+	if (!strcmp(cmd, "dump")) {
+		if (need(c->have_pid, "dump needs -t PID") || need(c->dump.dir, "dump needs -D DIR"))
+			return 1;
+		return cr_dump(&c->dump) < 0 ? 1 : 0;
+	}
+	if (!strcmp(cmd, "restore")) {
+		int r;
+		if (need(c->rst.dir, "restore needs -D DIR"))
+			return 1;
+		r = cr_restore(&c->rst);
+		return r < 0 ? 1 : r;
+	}
+	if (!strcmp(cmd, "check"))
+		return kerndat_check_cmd(c->json);
+	if (!strcmp(cmd, "show")) {
+		if (need(optind < argc || c->rst.dir, "show needs DIR"))
+			return 1;
+		return show_cmd(optind < argc ? argv[optind] : c->rst.dir, c->json) ? 1 : 0;
+	}
+	pr_err("unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
 	const char *cmd;
+	int ret;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -192,28 +219,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	if (parse_args(argc, argv, &c) < 0)
-		return 1;
-	if (!strcmp(cmd, "dump")) {
-		if (need(c.have_pid, "dump needs -t PID") || need(c.dump.dir, "dump needs -D DIR"))
-			return 1;
-		return cr_dump(&c.dump) < 0 ? 1 : 0;
-	}
-	if (!strcmp(cmd, "restore")) {
-		int r;
-		if (need(c.rst.dir, "restore needs -D DIR"))
-			return 1;
-		r = cr_restore(&c.rst);
-		return r < 0 ? 1 : r;
-	}
-	if (!strcmp(cmd, "check"))
-		return kerndat_check_cmd(c.json);
-	if (!strcmp(cmd, "show")) {
-		if (need(optind < argc || c.rst.dir, "show needs DIR"))
-			return 1;
-		return show_cmd(optind < argc ? argv[optind] : c.rst.dir, c.json) ? 1 : 0;
-	}
-	pr_err("unknown command '%s'\n", cmd);
-	usage(stderr);
-	return 1;
+	ret = parse_args(argc, argv, &c) < 0 ? 1 : run(cmd, argc, argv, &c);
+	free(c.dump.externals);
+	free(c.rst.inherit);
+	return ret;
 }

@@ -57,7 +57,7 @@ n0=$(lines); sleep 0.3
 
 # 2. Declared: dumped and killed.
 "$CRTOOL" dump -t "$victim" -D "$scratch/d1" --external "$id" || fail "dump --external failed"
-wait "$victim" 2>/dev/null
+{ wait "$victim"; } 2>/dev/null
 sleep 0.2
 n1=$(lines)
 
