@@ -432,6 +432,16 @@ static bool find_kind(const char *name, enum img_kind *kind, int *pid)
 	return false;
 }
 
+static int show_raw(struct printer *p, const char *name, const struct stat *st, const char *what)
+{
+	begin_file(p, name);
+	if (p->json)
+		fprintf(p->f, "{\"bytes\": %llu}", (unsigned long long)st->st_size);
+	else
+		fprintf(p->f, "  raw %s: %llu bytes\n", what, (unsigned long long)st->st_size);
+	return 0;
+}
+
 static int show_pages(struct printer *p, const char *name, const struct stat *st)
 {
 	unsigned long long size = st->st_size, pages = size / PAGE_SIZE;
@@ -485,6 +495,8 @@ static int show_image(struct printer *p, int dfd, const char *dir, const char *n
 	}
 	if (!strncmp(name, "pages-", 6))
 		return show_pages(p, name, &st);
+	if (!strncmp(name, "ghost-", 6))
+		return show_raw(p, name, &st, "file data");
 	if (!find_kind(name, &kind, &pid)) {
 		pr_warn("%s/%s: not an image kind this crtool knows, skipped\n", dir, name);
 		return 0;
