@@ -50,6 +50,7 @@ check_PROGRAMS += \
 	tests/cr/pidns \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
+	tests/cr/real_pipeline \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
@@ -148,6 +149,9 @@ tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_prctl_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_prctl_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_prctl_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_pipeline_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_pipeline_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_rlimits_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_rlimits_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_rlimits_LDADD = $(CR_TEST_LINK_LIBS)
@@ -214,6 +218,7 @@ CR_TEST_DESCS = \
 	tests/cr/pidns.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
+	tests/cr/real_pipeline.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
