@@ -51,6 +51,7 @@ check_PROGRAMS += \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
 	tests/cr/real_pipeline \
+	tests/cr/real_python \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
@@ -152,6 +153,9 @@ tests_cr_prctl_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_real_pipeline_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_real_pipeline_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_python_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_python_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_python_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_rlimits_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_rlimits_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_rlimits_LDADD = $(CR_TEST_LINK_LIBS)
@@ -219,6 +223,7 @@ CR_TEST_DESCS = \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
 	tests/cr/real_pipeline.desc \
+	tests/cr/real_python.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
@@ -244,7 +249,7 @@ AM_TESTS_ENVIRONMENT = \
 	CR_TESTDIR=$(abs_top_builddir)/tests/cr; \
 	export CRTOOL CR_TESTDIR;
 
-EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md
+EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md tests/cr/real_python.py
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.
