@@ -1,7 +1,8 @@
 /*
  * A real shell pipeline checkpointed mid-stream:
  *
- *   /bin/sh -c '"$0" --gen MIB | gzip -n -1 | "$0" --pace DIR GATE | sha256sum > DIR/sum'
+ *   /bin/sh -c '"$0" --gen MIB | gzip -n -1 | "$0" --pace DIR GATE |
+ *               tee DIR/data.gz | sha256sum > DIR/sum'
  *
  * The generator (this program, --gen) writes MIB MiB of deterministic,
  * partly compressible text into a 1 MiB pipe; gzip compresses it into a
@@ -9,15 +10,16 @@
  * compressed stream slowly, and stops after GATE bytes until the root opens
  * the gate (a file it creates after SIGTERM), so whenever the tree is
  * dumped, the stream is unfinished and both pipes in front of the pacer are
- * full; sha256sum reads the rest. The whole pipeline (sh and its four
- * children) is in the dumped tree, its output goes to a file in the
- * scratch directory.
+ * full; tee writes the stream to a file (at an offset that must survive)
+ * and sha256sum hashes it. The whole pipeline (sh and its five children)
+ * is in the dumped tree, its output goes to files in the scratch directory.
  *
  *   real_pipeline [-u] OUTFILE [MIB [GATE_KIB]]
  *
  * After SIGTERM the root opens the gate, waits for sh, checks that the
- * generator and the pacer wrote everything, and reports the SHA-256 of the
- * gzip output as the answer; -u runs the same pipeline uninterrupted, gate
+ * generator and the pacer wrote everything and that tee's file holds
+ * exactly what the pacer forwarded, and reports the SHA-256 of the gzip
+ * output as the answer; -u runs the same pipeline uninterrupted, gate
  * open from the start (compare=answer).
  */
 #include "crtest.h"
@@ -217,7 +219,7 @@ static pid_t start_pipeline(const char *mib, const char *gate)
 {
 	static const char script[] =
 		"\"$0\" --gen \"$2\" \"$1\" | gzip -n -1 | \"$0\" --pace \"$1\" \"$3\" | "
-		"sha256sum > \"$1/sum\"";
+		"tee \"$1/data.gz\" | sha256sum > \"$1/sum\"";
 	static char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	pid_t pid;
@@ -254,10 +256,10 @@ static void wait_started(pid_t sh)
 }
 
 /* NAME.status of a helper: "bytes=N hash=H". */
-static uint64_t status_bytes(const char *name)
+static uint64_t status_bytes(const char *name, uint64_t *hash)
 {
 	char path[PATH_MAX], text[128];
-	unsigned long long bytes;
+	unsigned long long bytes, h = 0;
 
 	work_path(path, sizeof(path), name);
 	if (!exists(path)) {
@@ -265,17 +267,46 @@ static uint64_t status_bytes(const char *name)
 		return 0;
 	}
 	cr_read_file(path, text, sizeof(text));
-	if (sscanf(text, "bytes=%llu", &bytes) != 1) {
+	if (sscanf(text, "bytes=%llu hash=%llx", &bytes, &h) != 2) {
 		cr_fail("%s: unexpected contents '%s'", name, text);
 		return 0;
 	}
+	if (hash)
+		*hash = h;
 	return bytes;
+}
+
+/* tee's file holds exactly the BYTES bytes with hash HASH that the pacer
+ * forwarded: nothing lost, repeated or misplaced across the dumps. */
+static void check_tee_file(uint64_t bytes, uint64_t hash)
+{
+	static char buf[1 << 20];
+	char path[PATH_MAX];
+	uint64_t total = 0, h = 0xcbf29ce484222325ULL;
+	ssize_t n;
+	int fd;
+
+	work_path(path, sizeof(path), "data.gz");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cr_fail("open %s: %s", path, strerror(errno));
+		return;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		h = fnv(h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (n < 0)
+		cr_fail("read %s: %s", path, strerror(errno));
+	close(fd);
+	CR_EXPECT_EQ("bytes in tee's file", total, bytes);
+	CR_CHECK(h == hash, "tee's file differs from the stream the pacer forwarded");
 }
 
 static void check_result(pid_t sh, uint64_t mib)
 {
 	char path[PATH_MAX], text[256];
-	uint64_t compressed;
+	uint64_t compressed, hash = 0;
 	int status;
 	size_t hex;
 
@@ -286,8 +317,9 @@ static void check_result(pid_t sh, uint64_t mib)
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		cr_fail("sh -c pipeline: status 0x%x", status);
-	CR_EXPECT_EQ("bytes generated", status_bytes("gen.status"), mib << 20);
-	compressed = status_bytes("pace.status");
+	CR_EXPECT_EQ("bytes generated", status_bytes("gen.status", NULL), mib << 20);
+	compressed = status_bytes("pace.status", &hash);
+	check_tee_file(compressed, hash);
 	/* The text is about half random: gzip must have had real work. */
 	CR_CHECK(compressed > (mib << 20) / 8 && compressed < (mib << 20),
 		 "%" PRIu64 " compressed bytes for %" PRIu64 " MiB", compressed, mib);
