@@ -6,8 +6,11 @@ Four threads work in rounds. In round r, thread t hashes its own previous
 result with its neighbour's, runs a Decimal square root, a seeded
 random.Random and zlib over it, and writes a line to its own file (open for
 the whole run). Then, in thread order (a Condition holds the turn), it
-appends a line to one shared file and publishes its result; the last one of
-a round starts the next. Before round GATE_ROUND every thread waits for
+appends a line to one shared file, under a multiprocessing.Lock too (a POSIX
+semaphore in a deleted /dev/shm file), and publishes its result; the last
+one of a round starts the next. Each thread counts the bytes it wrote to its
+own file in a multiprocessing.Array (an arena in another deleted /dev/shm
+file, mapped MAP_SHARED, with a lock of its own). Before round GATE_ROUND every thread waits for
 WORKDIR/gate, which the C root creates after SIGTERM: the program is always
 dumped mid-work. WORKDIR/started appears after round 2.
 
@@ -17,6 +20,7 @@ all results and file contents. Exit status 0 if every check passed.
 """
 import decimal
 import hashlib
+import multiprocessing
 import os
 import random
 import sys
@@ -40,6 +44,8 @@ class Ring:
         self.own = [open(os.path.join(work, "thread%d.log" % t), "w+", encoding="ascii")
                     for t in range(NR_THREADS)]
         self.errors = []
+        self.mp_lock = multiprocessing.Lock()
+        self.written = multiprocessing.Array("Q", NR_THREADS)
 
     def wait_gate(self):
         gate = os.path.join(self.work, "gate")
@@ -70,13 +76,17 @@ class Ring:
                     self.cond.wait()
             time.sleep(0.002)   # paced: the dumps fall among the rounds
             result, root = self.compute(t, r, rng)
-            own.write("round %d %s %s\n" % (r, result.hex(), root))
+            line = "round %d %s %s\n" % (r, result.hex(), root)
+            own.write(line)
             own.flush()
+            with self.written.get_lock():
+                self.written[t] += len(line)
             with self.cond:
                 while self.turn != t:
                     self.cond.wait()
-                self.shared.write("%d %d %s\n" % (r, t, result.hex()[:16]))
-                self.shared.flush()
+                with self.mp_lock:
+                    self.shared.write("%d %d %s\n" % (r, t, result.hex()[:16]))
+                    self.shared.flush()
                 self.results[r][t] = result
                 self.turn += 1
                 if self.turn == NR_THREADS:
@@ -117,7 +127,11 @@ class Ring:
                 if result != self.results[r][t]:
                     self.fail("thread %d round %d: result differs on recomputation" % (t, r))
                 lines.append("round %d %s %s\n" % (r, result.hex(), root))
-            total.update(self.check_file(self.own[t], "".join(lines)))
+            data = self.check_file(self.own[t], "".join(lines))
+            if self.written[t] != len(data):
+                self.fail("thread %d: the shared Array counts %d bytes, the file has %d"
+                          % (t, self.written[t], len(data)))
+            total.update(data)
         return total.hexdigest()
 
 
