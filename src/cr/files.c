@@ -345,9 +345,10 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 		if (ghost_fd(rc, e->ghost_id, &path) < 0)
 			return -ENOENT;
 		/* Reopened through the restorer's /proc/self/fd link, which
-		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes it).
-		 * The flag acts only at open: the description is the same. */
-		flags &= ~O_NOFOLLOW;
+		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes
+		 * it), and O_TMPFILE (with its O_DIRECTORY bit) with ENOTDIR.
+		 * Both act only at open: the description is the same. */
+		flags &= ~(O_NOFOLLOW | O_TMPFILE);
 	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
