@@ -8,7 +8,8 @@ random.Random and zlib over it, and writes a line to its own file (open for
 the whole run). Then, in thread order (a Condition holds the turn), it
 appends a line to one shared file, under a multiprocessing.Lock too (a POSIX
 semaphore in a deleted /dev/shm file), and publishes its result; the last
-one of a round starts the next. Each thread counts the bytes it wrote to its
+one of a round starts the next. The results also go, in that order, to a
+tempfile.TemporaryFile (O_TMPFILE: a file that never had a name). Each thread counts the bytes it wrote to its
 own file in a multiprocessing.Array (an arena in another deleted /dev/shm
 file, mapped MAP_SHARED, with a lock of its own). Before round GATE_ROUND every thread waits for
 WORKDIR/gate, which the C root creates after SIGTERM: the program is always
@@ -24,6 +25,7 @@ import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -45,6 +47,7 @@ class Ring:
                     for t in range(NR_THREADS)]
         self.errors = []
         self.mp_lock = multiprocessing.Lock()
+        self.unnamed = tempfile.TemporaryFile(dir=work)
         self.written = multiprocessing.Array("Q", NR_THREADS)
 
     def wait_gate(self):
@@ -87,6 +90,8 @@ class Ring:
                 with self.mp_lock:
                     self.shared.write("%d %d %s\n" % (r, t, result.hex()[:16]))
                     self.shared.flush()
+                self.unnamed.write(result)
+                self.unnamed.flush()
                 self.results[r][t] = result
                 self.turn += 1
                 if self.turn == NR_THREADS:
@@ -118,6 +123,9 @@ class Ring:
         shared = "".join("%d %d %s\n" % (r, t, self.results[r][t].hex()[:16])
                          for r in range(self.rounds) for t in range(NR_THREADS))
         total.update(self.check_file(self.shared, shared))
+        self.unnamed.seek(0)
+        if self.unnamed.read() != b"".join(b"".join(row) for row in self.results):
+            self.fail("the unnamed temporary file differs from the results")
         for t in range(NR_THREADS):
             lines = []
             rng = random.Random(1000 + t)
