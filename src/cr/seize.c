@@ -1,9 +1,11 @@
 #define LOG_PREFIX "seize: "
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "pstree.h"
@@ -24,10 +26,20 @@ static int seize_thread(pid_t tid)
 		return -errno;
 	}
 	for (;;) {
-		int st = ptrace_wait_stop(tid);
+		int st;
 
-		if (st < 0)
-			return st;
+		if (waitpid(tid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_perror("tid %d: waitpid", tid);
+			return -errno;
+		}
+		/* Caught on its way out (exit_group of a short-lived child):
+		 * no error, the caller sees the process become a zombie. */
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			pr_debug("tid %d: exited while being seized (status %#x)\n", tid, st);
+			return -ESRCH;
+		}
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		if (st >> 16) {
@@ -122,12 +134,75 @@ static int collect_thread_nspids(struct pstree_item *it)
 	return 0;
 }
 
+#define EXIT_WAIT_MS 2000
+
+/*
+ * Every thread of IT exited while we seized them: a short-lived child (a
+ * shell's command substitution) caught in exit. Its parent is frozen
+ * already, so it is about to stay a zombie: dump it as one. Returns 1 if
+ * it vanished instead (reaped at once: its parent ignores SIGCHLD).
+ */
+static int wait_exited(struct pstree_item *it)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", it->pid);
+	for (int ms = 0; ms < EXIT_WAIT_MS; ms++) {
+		struct proc_stat ps;
+
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			return 1;
+		if (proc_parse_stat(it->pid, 0, &ps) == 0 && ps.state == 'Z') {
+			pr_info("pid %d: exited while being frozen: dumped as a zombie\n", it->pid);
+			it->zombie = true;
+			it->exit_code = ps.exit_code;
+			snprintf(it->comm, sizeof(it->comm), "%.15s", ps.comm);
+			it->thread_nspid = xzalloc(sizeof(pid_t) * it->ns_levels);
+			return 0;
+		}
+		usleep(1000);
+	}
+	pr_err("pid %d: exited while being frozen, and is still no zombie after %d ms\n", it->pid,
+	       EXIT_WAIT_MS);
+	return -ESRCH;
+}
+
+/* Forget an item that vanished while being seized (it has no children yet). */
+static void drop_item(struct pstree *t, struct pstree_item *it)
+{
+	struct pstree_item *parent = it->parent;
+
+	for (int i = it->idx + 1; i < t->nr; i++) {
+		t->items[i - 1] = t->items[i];
+		t->items[i - 1]->idx = i - 1;
+	}
+	t->nr--;
+	for (int k = 0; parent && k < parent->nr_children; k++)
+		if (parent->children[k] == it) {
+			memmove(&parent->children[k], &parent->children[k + 1],
+				(parent->nr_children - k - 1) * sizeof(*parent->children));
+			parent->nr_children--;
+			break;
+		}
+	free(it->threads);
+	free(it->seized);
+	free(it->thread_nspid);
+	free(it->children);
+	free(it);
+}
+
+/* 0: seized or a zombie; 1: vanished; < 0: error. */
 static int seize_item(struct pstree_item *it)
 {
 	struct proc_stat ps;
 	struct proc_status st;
-	int ret = proc_parse_stat(it->pid, 0, &ps);
+	char path[32];
+	int ret;
 
+	snprintf(path, sizeof(path), "/proc/%d", it->pid);
+	if (it->parent && access(path, F_OK) < 0 && errno == ENOENT)
+		return 1;
+	ret = proc_parse_stat(it->pid, 0, &ps);
 	if (ret < 0)
 		return ret;
 	it->ppid = ps.ppid;
@@ -151,10 +226,8 @@ static int seize_item(struct pstree_item *it)
 	ret = seize_threads(it);
 	if (ret < 0)
 		return ret;
-	if (!it->nr_threads) {
-		pr_err("pid %d: exited while being frozen\n", it->pid);
-		return -ESRCH;
-	}
+	if (!it->nr_threads)
+		return wait_exited(it);
 	return collect_thread_nspids(it);
 }
 
@@ -199,6 +272,16 @@ int seize_tree(pid_t root, struct pstree *t)
 		ret = seize_item(it);
 		if (ret < 0)
 			return ret;
+		if (ret > 0 && i > 0) {
+			pr_info("pid %d: exited and was reaped while being frozen\n", it->pid);
+			drop_item(t, it);
+			i--;
+			continue;
+		}
+		if (ret > 0) {
+			pr_err("pid %d: exited while being frozen\n", it->pid);
+			return -ESRCH;
+		}
 		if (it->zombie)
 			continue;
 		ret = proc_children(it->pid, &kids, &n);
