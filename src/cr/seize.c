@@ -12,11 +12,23 @@
 #include "rsys.h"
 #include "util.h"
 
+/* A thread the kernel refuses to seize with EPERM may just have exited. */
+static bool thread_exited(pid_t tid)
+{
+	struct proc_stat ps;
+	char path[48];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", tid, tid);
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT;
+	return proc_parse_stat(tid, tid, &ps) == 0 && (ps.state == 'Z' || ps.state == 'X');
+}
+
 /* Seize one thread and bring it to a ptrace stop. */
 static int seize_thread(pid_t tid)
 {
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
-		if (errno == ESRCH)
+		if (errno == ESRCH || (errno == EPERM && thread_exited(tid)))
 			return -ESRCH;	/* exited meanwhile */
 		pr_perror("tid %d: can't seize", tid);
 		return -errno;
