@@ -52,6 +52,7 @@ check_PROGRAMS += \
 	tests/cr/prctl \
 	tests/cr/real_pipeline \
 	tests/cr/real_python \
+	tests/cr/real_shell \
 	tests/cr/real_shm4 \
 	tests/cr/rlimits \
 	tests/cr/robust \
@@ -157,6 +158,9 @@ tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_real_python_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_real_python_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_real_python_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_shell_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_shell_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_shell_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_real_shm4_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_real_shm4_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_real_shm4_LDADD = $(CR_TEST_LINK_LIBS)
@@ -228,6 +232,7 @@ CR_TEST_DESCS = \
 	tests/cr/prctl.desc \
 	tests/cr/real_pipeline.desc \
 	tests/cr/real_python.desc \
+	tests/cr/real_shell.desc \
 	tests/cr/real_shm4.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
