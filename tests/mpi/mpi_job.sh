@@ -20,22 +20,17 @@ lib=${1:-}
 scale=${CR_TIMEOUT_SCALE:-1}
 
 case $lib in
-openmpi)
-	mpicc=mpicc.openmpi
-	mpirun=(mpirun.openmpi --allow-run-as-root --oversubscribe -np 4)
-	iters=${CR_MPI_ITERS:-3000} pace=1000
-	;;
-mpich)
-	mpicc=mpicc.mpich
-	mpirun=(mpirun.mpich -np 4)
-	iters=${CR_MPI_ITERS:-1500} pace=1000
-	;;
+openmpi) iters=${CR_MPI_ITERS:-3000} pace=1000 ;;
+mpich) iters=${CR_MPI_ITERS:-1500} pace=1000 ;;
 *)
 	echo "usage: mpi_job.sh openmpi|mpich" >&2
 	exit 2
 	;;
 esac
 state=${CR_MPI_STATE_MIB:-256}
+# shellcheck source=job-lib.sh
+. "$selfdir/job-lib.sh"
+mpi_setup "$lib"
 
 if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
 	export CR_UNDER_SUBREAPER=$$
@@ -54,13 +49,6 @@ scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-mpi-$lib.XXXXXX")
 failed=0 launcher= init=
 fail() { echo "FAIL: $*"; failed=1; }
 
-kill_job() {
-	# The job's init, then its launcher: killing a PID namespace's init kills
-	# every process in it.
-	[ -n "$init" ] && kill -KILL "$init" 2>/dev/null
-	[ -n "$launcher" ] && kill -KILL "$launcher" 2>/dev/null
-	init= launcher=
-}
 cleanup() {
 	kill_job
 	wait 2>/dev/null
@@ -71,47 +59,6 @@ trap 'exit 1' INT TERM
 
 "$mpicc" -std=gnu11 -O2 -Wall -Wextra -Werror -o "$scratch/ring" "$selfdir/ring.c" ||
 	{ fail "$mpicc could not build ring.c"; exit 1; }
-
-# start OUT: the job in its container; sets launcher (unshare, outside) and
-# init (the namespace's pid 1 as seen from here: mpirun).
-start() {
-	local out=$1 cmd
-	printf -v cmd '%q ' "${mpirun[@]}" "$scratch/ring" "$state" "$iters" "$pace"
-	cd "$scratch" || return 1
-	launcher=$( (setsid unshare --pid --fork --ipc --mount --mount-proc \
-		--propagation private sh -c "mount -t tmpfs shm /dev/shm && exec setsid $cmd" \
-		</dev/null >"$out" 2>&1 & echo $!) )
-	cd - >/dev/null || return 1
-	local i
-	for ((i = 0; i < 100; i++)); do
-		init=$(cat "/proc/$launcher/task/$launcher/children" 2>/dev/null)
-		init=${init%% *}
-		[ -n "$init" ] && return 0
-		sleep 0.05
-	done
-	fail "the job's init did not appear under unshare ($launcher)"
-	return 1
-}
-
-# wait_line FILE PATTERN SECONDS
-wait_line() {
-	local i limit=$(($3 * 10 * scale))
-	for ((i = 0; i < limit; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_gone PID SECONDS: the process is gone (the subreaper reaps it).
-wait_gone() {
-	local i limit=$(($2 * 10 * scale))
-	for ((i = 0; i < limit; i++)); do
-		[ -d "/proc/$1" ] || return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # 1. The reference: the same job, uninterrupted.
 start "$scratch/ref" || exit 1
