@@ -53,6 +53,7 @@ check_PROGRAMS += \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
+	tests/cr/seize_race \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
 	tests/cr/sparse \
@@ -106,6 +107,9 @@ tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_seize_race_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_seize_race_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_seize_race_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_maps_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_maps_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_maps_LDADD = $(CR_TEST_LINK_LIBS)
