@@ -48,11 +48,13 @@ check_PROGRAMS += \
 	tests/cr/pgrp \
 	tests/cr/pgrp_orphan \
 	tests/cr/pidns \
+	tests/cr/pidns_nested \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
+	tests/cr/seize_race \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
 	tests/cr/sparse \
@@ -106,6 +108,12 @@ tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_seize_race_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_seize_race_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_seize_race_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pidns_nested_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pidns_nested_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pidns_nested_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_maps_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_maps_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_maps_LDADD = $(CR_TEST_LINK_LIBS)

@@ -20,6 +20,7 @@ libcr_a_SOURCES = \
 	src/cr/seize.c src/cr/rsys.c src/cr/pstree.c src/cr/mem.c \
 	src/cr/files.c src/cr/fd-pipe.c src/cr/fd-anon.c src/cr/ghost.c src/cr/external.c src/cr/netns.c \
 	src/cr/task.c src/cr/dump.c src/cr/restore.c \
+	src/cr/pidns.c \
 	src/cr/kerndat.c src/cr/show.c \
 	src/arch/x86_64/arch.c src/arch/x86_64/gadget.S
 nodist_libcr_a_SOURCES = $(PROTO_C) $(PROTO_H)
