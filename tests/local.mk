@@ -51,6 +51,9 @@ check_PROGRAMS += \
 	tests/cr/pidns_nested \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
+	tests/cr/real_pipeline \
+	tests/cr/real_python \
+	tests/cr/real_shm4 \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
@@ -156,6 +159,15 @@ tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_prctl_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_prctl_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_prctl_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_pipeline_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_pipeline_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_python_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_python_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_python_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_shm4_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_shm4_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_shm4_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_rlimits_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_rlimits_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_rlimits_LDADD = $(CR_TEST_LINK_LIBS)
@@ -222,6 +234,9 @@ CR_TEST_DESCS = \
 	tests/cr/pidns.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
+	tests/cr/real_pipeline.desc \
+	tests/cr/real_python.desc \
+	tests/cr/real_shm4.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
@@ -247,7 +262,7 @@ AM_TESTS_ENVIRONMENT = \
 	CR_TESTDIR=$(abs_top_builddir)/tests/cr; \
 	export CRTOOL CR_TESTDIR;
 
-EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md
+EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md tests/cr/real_python.py
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.
