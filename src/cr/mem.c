@@ -134,6 +134,7 @@ struct async_writer {
 	size_t len;
 	bool busy, stop;
 	int err;
+	bool reported;			/* err was logged (once) */
 };
 
 static void *aw_main(void *arg)
@@ -167,9 +168,11 @@ static int aw_wait_idle(struct async_writer *aw)
 		pthread_cond_wait(&aw->cond, &aw->lock);
 	err = aw->err;
 	pthread_mutex_unlock(&aw->lock);
-	if (err)
+	if (err && !aw->reported) {
+		aw->reported = true;
 		return log_errno(err, "can't write %s", aw->path);
-	return 0;
+	}
+	return err;
 }
 
 static int aw_submit(struct async_writer *aw, const uint8_t *data, size_t len)
@@ -991,6 +994,12 @@ static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *p
 	uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
 	VmaEntry *e = vma_of(f->t->mm, pe->vaddr, len);
 
+	if (e && pe->has_offset && pe->offset + len > f->file_size && pe->offset + len > pe->offset) {
+		pr_err("%s is truncated: pagemap entry %#" PRIx64 " (%u pages) needs %" PRIu64
+		       " bytes, the file has %" PRIu64 "\n", f->path, pe->vaddr, pe->nr_pages,
+		       pe->offset + len, (uint64_t)f->file_size);
+		return -EBADMSG;
+	}
 	if (!e || !pe->has_offset || !(pe->flags & PE_PRESENT) || pe->offset + len > f->file_size ||
 	    pe->offset + len < pe->offset) {
 		pr_err("%s: pagemap entry %#" PRIx64 " (%u pages) is inconsistent with the image\n",
