@@ -500,9 +500,6 @@ int restore_files_prepare(struct rst_ctx *rc)
 
 	for (int i = 0; i < rc->tree.nr; i++)
 		n += rc->tasks[i].fds ? rc->tasks[i].fds->n_fds : 0;
-	ret = make_room(base + 2 * n + 8);
-	if (ret < 0)
-		return ret;
 	rc->files = xzalloc((n + 1) * sizeof(*rc->files));
 	_cleanup_free_ struct fd_ref *refs = xmalloc((n + 1) * sizeof(*refs));
 	n = 0;
@@ -514,6 +511,17 @@ int restore_files_prepare(struct rst_ctx *rc)
 	}
 	/* Ids were given in order of first appearance: this is the dump's order. */
 	qsort(refs, n, sizeof(*refs), cmp_fd_ref);
+	/*
+	 * Above the tasks' own numbers: one descriptor per description, and
+	 * room for the pipe ends and ghosts held meanwhile, in case the numbers
+	 * below are all taken, and a few more (the children's pipe and log).
+	 */
+	int descs = 0;
+	for (int r = 0; r < n; r++)
+		descs += !r || refs[r - 1].id != refs[r].id;
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16);
+	if (ret < 0)
+		return ret;
 	for (int r = 0; r < n; r++) {
 		if (r && refs[r - 1].id == refs[r].id)
 			continue;
