@@ -98,13 +98,17 @@ static int check_pids_free(struct rst_ctx *rc)
 static int load_images(struct rst_ctx *rc)
 {
 	InventoryEntry *inv;
-	int ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
-			       (ProtobufCMessage **)&inv);
+	int ret;
 
-	if (ret < 0) {
-		pr_err("%s holds no complete dump (inventory.img missing or unreadable)\n", rc->dir);
-		return ret;
+	/* inventory.img is written last: without it the dump never completed. */
+	if (faccessat(rc->dirfd, "inventory.img", F_OK, 0) < 0 && errno == ENOENT) {
+		pr_err("%s holds no complete dump: %s/inventory.img is missing\n", rc->dir, rc->dir);
+		return -ENOENT;
 	}
+	ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			   (ProtobufCMessage **)&inv);
+	if (ret < 0)
+		return ret;	/* said why, naming the file */
 	if (inv->format_version != CR_FORMAT_VERSION) {
 		pr_err("%s: image format version %u, this crtool reads version %d\n", rc->dir,
 		       inv->format_version, CR_FORMAT_VERSION);

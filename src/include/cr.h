@@ -33,8 +33,7 @@ struct dump_ctx {
 
 /* Open file descriptions seen so far in the tree, to find shared ones. */
 struct file_seen {
-	struct { pid_t pid; int fd; uint64_t dev, ino; uint32_t id; } *f;
-	int nr;
+	void *by_desc;			/* tsearch tree of struct file_key (files.c) */
 	uint32_t next_id;
 	/* fd-pipe.c: contents of the pipes and fifos met so far */
 	struct PipeDataEntry **pipes;
