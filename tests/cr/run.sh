@@ -361,7 +361,7 @@ run_one() {
 	cmd=("$prog" "$out" $args)
 	[ "$pidns" = 1 ] && cmd=(unshare --pid --fork "${cmd[@]}")
 	# Where the sidecar is: programs find their non-C parts (real_python.py) there.
-	export CR_SRCDIR=$descdir
+	export CR_TEST_SRCDIR=$descdir
 	(cd "$scratch" && close_fds && exec setsid "${cmd[@]}" </dev/null >>"$scratch/prog.log" 2>&1) &
 	launchers+=($!)
 	# Not a job: bash then reaps it silently when it dies.
