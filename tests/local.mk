@@ -48,6 +48,7 @@ check_PROGRAMS += \
 	tests/cr/pgrp \
 	tests/cr/pgrp_orphan \
 	tests/cr/pidns \
+	tests/cr/pipe \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
 	tests/cr/rlimits \
@@ -142,6 +143,9 @@ tests_cr_pgrp_orphan_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_pidns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_pidns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_pidns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pipe_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pipe_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pipe_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_posix_timers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_posix_timers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -212,6 +216,7 @@ CR_TEST_DESCS = \
 	tests/cr/pgrp.desc \
 	tests/cr/pgrp_orphan.desc \
 	tests/cr/pidns.desc \
+	tests/cr/pipe.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
 	tests/cr/rlimits.desc \
