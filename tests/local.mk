@@ -49,6 +49,7 @@ check_PROGRAMS += \
 	tests/cr/pgrp_orphan \
 	tests/cr/pidns \
 	tests/cr/pidns_nested \
+	tests/cr/pipe \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
 	tests/cr/real_pipeline \
@@ -153,6 +154,9 @@ tests_cr_pgrp_orphan_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_pidns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_pidns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_pidns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pipe_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pipe_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pipe_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_posix_timers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_posix_timers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -232,6 +236,8 @@ CR_TEST_DESCS = \
 	tests/cr/pgrp.desc \
 	tests/cr/pgrp_orphan.desc \
 	tests/cr/pidns.desc \
+	tests/cr/pidns_nested.desc \
+	tests/cr/pipe.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
 	tests/cr/real_pipeline.desc \
@@ -240,6 +246,7 @@ CR_TEST_DESCS = \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
+	tests/cr/seize_race.desc \
 	tests/cr/sigactions.desc \
 	tests/cr/sigaltstack.desc \
 	tests/cr/sparse.desc \
