@@ -43,6 +43,7 @@ check_PROGRAMS += \
 	tests/cr/mem_shared_anon \
 	tests/cr/mm_fields \
 	tests/cr/mprotect \
+	tests/cr/netns_refused \
 	tests/cr/pending \
 	tests/cr/personality \
 	tests/cr/pgrp \
@@ -60,10 +61,17 @@ check_PROGRAMS += \
 	tests/cr/threads \
 	tests/cr/tree \
 	tests/cr/umask \
+	tests/cr/uts_ns \
 	tests/cr/vdso \
 	tests/cr/zombie
 
 # Per program: no sanitizers, the test library (automake needs each spelled out).
+tests_cr_netns_refused_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_netns_refused_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_big_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_big_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_big_LDADD = $(CR_TEST_LINK_LIBS)
@@ -207,6 +215,7 @@ CR_TEST_DESCS = \
 	tests/cr/mem_shared_anon.desc \
 	tests/cr/mm_fields.desc \
 	tests/cr/mprotect.desc \
+	tests/cr/netns_refused.desc \
 	tests/cr/pending.desc \
 	tests/cr/personality.desc \
 	tests/cr/pgrp.desc \
@@ -224,6 +233,7 @@ CR_TEST_DESCS = \
 	tests/cr/threads.desc \
 	tests/cr/tree.desc \
 	tests/cr/umask.desc \
+	tests/cr/uts_ns.desc \
 	tests/cr/vdso.desc \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)

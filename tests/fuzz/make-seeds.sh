@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 crtool=${1:-./crtool}
 corpus=$here/corpus
 magic='\x43\x4c\x43\x52'	# IMG_MAGIC, little-endian "CLCR"
-kinds=(inventory pstree core mm pagemap fds)	# enum img_kind order, from 1
+kinds=(inventory pstree core mm pagemap fds pipes ghosts ns ipc mnt)	# enum img_kind order, from 1
 
 die() { echo "Error: make-seeds: $*" >&2; exit 1; }
 [ -x "$crtool" ] || die "no crtool at $crtool (pass its path)"
