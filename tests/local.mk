@@ -34,6 +34,8 @@ check_PROGRAMS += \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/ipc_posix_mq \
+	tests/cr/ipc_sysv \
 	tests/cr/itimers \
 	tests/cr/locks \
 	tests/cr/maps \
@@ -72,6 +74,12 @@ tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_ipc_sysv_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_ipc_sysv_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_ipc_sysv_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_ipc_posix_mq_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_ipc_posix_mq_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_ipc_posix_mq_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_big_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_big_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_big_LDADD = $(CR_TEST_LINK_LIBS)
@@ -206,6 +214,8 @@ CR_TEST_DESCS = \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/ipc_posix_mq.desc \
+	tests/cr/ipc_sysv.desc \
 	tests/cr/itimers.desc \
 	tests/cr/locks.desc \
 	tests/cr/maps.desc \

@@ -164,7 +164,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -192,6 +192,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
+		if (fd_is_mqueue(d))
+			return &mqueue_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
