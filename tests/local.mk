@@ -44,6 +44,10 @@ check_PROGRAMS += \
 	tests/cr/mem_file_shared \
 	tests/cr/mem_shared_anon \
 	tests/cr/mm_fields \
+	tests/cr/mnt_ns \
+	tests/cr/mnt_refused_bind \
+	tests/cr/mnt_refused_mqueue \
+	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
 	tests/cr/netns_refused \
 	tests/cr/pending \
@@ -80,6 +84,21 @@ tests_cr_ipc_sysv_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_ipc_posix_mq_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_ipc_posix_mq_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_ipc_posix_mq_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_ns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_bind_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_bind_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_bind_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_bind_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_mqueue_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_mqueue_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_mqueue_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_mqueue_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_size_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_size_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_size_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_size_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_big_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_big_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_big_LDADD = $(CR_TEST_LINK_LIBS)
@@ -224,6 +243,10 @@ CR_TEST_DESCS = \
 	tests/cr/mem_file_shared.desc \
 	tests/cr/mem_shared_anon.desc \
 	tests/cr/mm_fields.desc \
+	tests/cr/mnt_ns.desc \
+	tests/cr/mnt_refused_bind.desc \
+	tests/cr/mnt_refused_mqueue.desc \
+	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \
 	tests/cr/netns_refused.desc \
 	tests/cr/pending.desc \

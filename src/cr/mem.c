@@ -67,9 +67,10 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 /* The file behind a mapping must be the one we will find by name at restore. */
 static int check_mapped_file(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 {
+	char tp[PATH_MAX_LEN + 32];
 	struct stat st;
 
-	if (stat(v->path, &st) < 0) {
+	if (stat(ns_tree_path(v->path, tp, sizeof(tp)), &st) < 0) {
 		pr_perror("pid %d: mapped file '%s'", pid, v->path);
 		return -errno;
 	}

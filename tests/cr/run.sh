@@ -403,6 +403,14 @@ run_one() {
 		return 1
 	fi
 	pid=$(cat "$out.ready")
+	if [ "$pidns" = 1 ]; then
+		# The root is unshare's child. With its own /proc (unshare=mount-proc)
+		# it cannot see its host pid and reports 1: never trust that.
+		local kids=()
+		read -r -a kids 2>/dev/null <"/proc/${launchers[-1]}/task/${launchers[-1]}/children"
+		[ ${#kids[@]} = 1 ] || { fail "unshare ${launchers[-1]} has ${#kids[@]} children, expected 1"; return 1; }
+		pid=${kids[0]}
+	fi
 	# shellcheck disable=SC2046
 	track $(tree_pids "$pid")
 	[ "$pidns" = 1 ] || [ "$pid" = "${launchers[-1]}" ] ||
