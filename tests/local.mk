@@ -34,6 +34,8 @@ check_PROGRAMS += \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/ipc_posix_mq \
+	tests/cr/ipc_sysv \
 	tests/cr/itimers \
 	tests/cr/locks \
 	tests/cr/maps \
@@ -42,7 +44,12 @@ check_PROGRAMS += \
 	tests/cr/mem_file_shared \
 	tests/cr/mem_shared_anon \
 	tests/cr/mm_fields \
+	tests/cr/mnt_ns \
+	tests/cr/mnt_refused_bind \
+	tests/cr/mnt_refused_mqueue \
+	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
+	tests/cr/netns_refused \
 	tests/cr/pending \
 	tests/cr/personality \
 	tests/cr/pgrp \
@@ -66,10 +73,38 @@ check_PROGRAMS += \
 	tests/cr/threads \
 	tests/cr/tree \
 	tests/cr/umask \
+	tests/cr/uts_ns \
 	tests/cr/vdso \
 	tests/cr/zombie
 
 # Per program: no sanitizers, the test library (automake needs each spelled out).
+tests_cr_netns_refused_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_netns_refused_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_ipc_sysv_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_ipc_sysv_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_ipc_sysv_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_ipc_posix_mq_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_ipc_posix_mq_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_ipc_posix_mq_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_ns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_bind_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_bind_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_bind_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_bind_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_mqueue_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_mqueue_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_mqueue_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_mqueue_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_mnt_refused_size_SOURCES = tests/cr/mnt_refused.c
+tests_cr_mnt_refused_size_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_mnt_refused_size_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_mnt_refused_size_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_big_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_big_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_big_LDADD = $(CR_TEST_LINK_LIBS)
@@ -222,6 +257,8 @@ CR_TEST_DESCS = \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/ipc_posix_mq.desc \
+	tests/cr/ipc_sysv.desc \
 	tests/cr/itimers.desc \
 	tests/cr/locks.desc \
 	tests/cr/maps.desc \
@@ -230,7 +267,12 @@ CR_TEST_DESCS = \
 	tests/cr/mem_file_shared.desc \
 	tests/cr/mem_shared_anon.desc \
 	tests/cr/mm_fields.desc \
+	tests/cr/mnt_ns.desc \
+	tests/cr/mnt_refused_bind.desc \
+	tests/cr/mnt_refused_mqueue.desc \
+	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \
+	tests/cr/netns_refused.desc \
 	tests/cr/pending.desc \
 	tests/cr/personality.desc \
 	tests/cr/pgrp.desc \
@@ -254,6 +296,7 @@ CR_TEST_DESCS = \
 	tests/cr/threads.desc \
 	tests/cr/tree.desc \
 	tests/cr/umask.desc \
+	tests/cr/uts_ns.desc \
 	tests/cr/vdso.desc \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)

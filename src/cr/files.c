@@ -174,7 +174,7 @@ static int reg_in_child(struct rst_ctx *rc, const FdEntry *e)
 static int reg_dump(struct fd_dump *d, FdEntry *e)
 {
 	struct stat pst;
-	char src[64];
+	char src[64], tp[PATH_MAX_LEN + 32];
 	int ret = dump_locks(d, e);
 
 	if (ret < 0)
@@ -184,7 +184,8 @@ static int reg_dump(struct fd_dump *d, FdEntry *e)
 		e->has_ghost_id = true;
 		return ghost_dump(d->fs, d->dirfd, d->dir, d->pid, src, d->target, &e->ghost_id);
 	}
-	if (d->target[0] != '/' || stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino ||
+	if (d->target[0] != '/' || stat(ns_tree_path(d->target, tp, sizeof(tp)), &pst) < 0 ||
+	    pst.st_ino != d->st.st_ino ||
 	    pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
@@ -200,7 +201,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -228,6 +229,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
+		if (fd_is_mqueue(d))
+			return &mqueue_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
@@ -385,7 +388,7 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
 	if (fstat(fd, &st) < 0 || ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) ||
-	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id &&
+	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id && !mnt_dev_recreated(rc, e->dev) &&
 	     (st.st_ino != e->ino || st.st_dev != e->dev))) {
 		close(fd);
 		pr_err("fd %u: '%s' is no longer the file that was dumped\n", e->fd, e->path);

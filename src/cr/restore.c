@@ -595,6 +595,8 @@ static int drive_tree(struct rst_ctx *rc)
 			ret = restore_task_mm(rc, &rc->tasks[i]);
 	pr_info("memory restored in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
+		ret = ns_restore_after_mm(rc);
+	if (!ret)
 		ret = restore_pgids(rc);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
@@ -623,6 +625,7 @@ static void free_ctx(struct rst_ctx *rc)
 			munmap(rc->shm[i].addr, rc->shm[i].size);
 	free(rc->shm);
 	ghosts_restore_release(rc);
+	ns_restore_release(rc);
 	pstree_free(&rc->tree);
 	if (rc->dirfd >= 0)
 		close(rc->dirfd);
@@ -655,7 +658,7 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o };
+	struct rst_ctx rc = { .dirfd = -1, .opts = o, .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1 } };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
 	int ret;
@@ -670,15 +673,21 @@ int cr_restore(const struct restore_opts *o)
 	}
 	ret = load_images(&rc);
 	if (!ret)
+		ret = ns_restore_load(&rc);
+	if (!ret)
 		ret = check_pids_free(&rc);
 	if (!ret)
 		ret = check_helpers(&rc);
+	if (!ret)
+		ret = ns_restore_enter(&rc);
 	if (!ret)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
 		ret = restore_files_prepare(&rc);
 	if (!ret)
 		ret = fork_tree(&rc, &root);
+	if (!ret)
+		ret = ns_restore_leave(&rc);
 	restore_files_release(&rc);
 	pr_info("images loaded and tree forked in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ns.h"
 #include "proc.h"
 #include "pstree.h"
 #include "rsys.h"
@@ -63,6 +64,7 @@ struct dump_opts {
 	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
 	bool stats;
 	uint64_t ghost_limit;		/* 0: the default */
+	uint64_t max_tmpfs;		/* --max-tmpfs-size; 0: the default */
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
 };
@@ -140,6 +142,7 @@ struct rst_ctx {
 	int nr_pipes;
 	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
 	int nr_ghosts;
+	struct rst_ns ns;		/* ns.c: namespaces the tree owns */
 	const struct restore_opts *opts;
 };
 

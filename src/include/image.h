@@ -24,6 +24,9 @@ enum img_kind {
 	IMG_FDS,
 	IMG_PIPES,
 	IMG_GHOSTS,
+	IMG_NS = 9,
+	IMG_IPC = 10,
+	IMG_MNT = 11,
 	IMG_NETNS = 17,
 	IMG_KIND_MAX,
 };
