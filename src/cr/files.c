@@ -22,7 +22,7 @@ static bool stateless_chrdev(dev_t rdev)
 {
 	static const struct { unsigned maj, min; } ok[] = {
 		{ 1, 3 } /* null */, { 1, 5 } /* zero */, { 1, 7 } /* full */,
-		{ 1, 8 } /* random */, { 1, 9 } /* urandom */, { 5, 0 } /* tty */,
+		{ 1, 8 } /* random */, { 1, 9 } /* urandom */,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
@@ -164,7 +164,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &tty_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -192,6 +192,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
+		if (fmt == S_IFCHR && tty_chrdev(d->st.st_rdev))
+			return &tty_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
@@ -300,6 +302,8 @@ int dump_task_fds(struct dump_ctx *c)
 		ret = dump_one_fd(c, fds[i], fe->fds[i]);
 	}
 	if (!ret)
+		ret = tty_dump_ctty(c, fe);
+	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
 	protobuf_c_message_free_unpacked(&fe->base, NULL);
 	return ret;
@@ -326,6 +330,7 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->ghosts);
 	free(fs->epolls);
 	free(fs->pipe_ends);
+	free(fs->ttys);
 	free(fs->f);
 }
 
@@ -415,7 +420,9 @@ int restore_files_prepare(struct rst_ctx *rc)
 
 	for (int i = 0; i < rc->tree.nr; i++)
 		n += rc->tasks[i].fds ? rc->tasks[i].fds->n_fds : 0;
-	ret = make_room(base + 2 * n + 8);
+	ret = make_room(base + 2 * n + 8 + ttys_restore_fd_need(rc));
+	if (!ret)
+		ret = ttys_restore_prepare(rc);
 	if (ret < 0)
 		return ret;
 	rc->files = xzalloc((n + 1) * sizeof(*rc->files));
@@ -443,7 +450,7 @@ int restore_files_prepare(struct rst_ctx *rc)
 		}
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return 0;
+	return ttys_restore_lock(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -454,6 +461,7 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->files = NULL;
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
+	ttys_restore_release(rc);
 }
 
 static bool is_target_fd(FdsEntry *fds, int fd)

@@ -362,8 +362,10 @@ static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 	TaskCoreEntry *core = t->core;
 	int ret;
 
+	ret = tty_drop_ctty(t);
 	/* A shared descriptor table is set up by the parent, after us. */
-	ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
+	if (!ret)
+		ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
 	if (ret < 0)
 		return ret;
 	/* Paths are as seen from our root; chroot comes last, from the restorer. */
@@ -398,6 +400,9 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	ret = fork_children(rc, it, nfd, true);
 	if (!ret && it->sid == it->pid && setsid() < 0)
 		ret = log_errno(-errno, "pid %d: setsid", it->pid);
+	/* Before the session's other members are forked: they inherit it. */
+	if (!ret)
+		ret = tty_restore_ctty(rc, t);
 	if (!ret)
 		ret = fork_children(rc, it, nfd, false);
 	if (!ret)
@@ -570,6 +575,8 @@ static int drive_tree(struct rst_ctx *rc)
 	pr_info("memory restored in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
 		ret = restore_pgids(rc);
+	if (!ret)
+		ret = ttys_restore_fg(rc);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_core(rc, &rc->tasks[i]);
@@ -629,7 +636,7 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o };
+	struct rst_ctx rc = { .dirfd = -1, .opts = o, .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
 	int ret;
