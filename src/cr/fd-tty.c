@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -621,8 +622,8 @@ void ttys_restore_release(struct rst_ctx *rc)
 /*
  * /dev/tty opened by a helper whose controlling terminal is the pair: a new
  * session leader that takes the slave, opens /dev/tty, and waits until we
- * have copied that descriptor. Its exit gives the terminal up again (a pty
- * is not hung up when its session leader exits).
+ * have copied that descriptor and kill it. Its exit gives the terminal up
+ * again (a pty is not hung up when its session leader exits).
  */
 static int open_dev_tty(struct rst_tty *p, const FdEntry *e)
 {
@@ -641,15 +642,16 @@ static int open_dev_tty(struct rst_tty *p, const FdEntry *e)
 		int r = -1;
 
 		signal(SIGHUP, SIG_IGN);
+		close(sync[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (setsid() >= 0 && ioctl(p->slave, TIOCSCTTY, 0) == 0)
 			r = open("/dev/tty", (e->flags & (O_ACCMODE | O_NONBLOCK)) | O_NOCTTY | O_CLOEXEC);
 		if (r < 0)
 			r = -errno;
 		if (write(sync[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
-		close(sync[1]);
-		(void)!read(sync[0], &r, 1);	/* until the restorer closes its end */
-		_exit(0);
+		for (;;)
+			pause();	/* until the restorer has its copy and kills us */
 	}
 	close(sync[1]);
 	if (read(sync[0], &child_fd, sizeof(child_fd)) != sizeof(child_fd) || child_fd < 0) {
@@ -664,6 +666,7 @@ static int open_dev_tty(struct rst_tty *p, const FdEntry *e)
 		close(pfd);
 	}
 	close(sync[0]);
+	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return fd < 0 ? -EIO : fd;
 }
