@@ -17,9 +17,16 @@
  * so restoring under another index would be a silent change; a private
  * devpts instance per job (mount namespace) makes the index always free.
  *
- * Bytes buffered in a pair cannot be read without consuming them (and the
- * slave's canonical-mode line state cannot be put back at all): they are
- * dropped, with a warning giving their count.
+ * Bytes written on the slave and not yet read on the master (a rank's
+ * output its launcher has not read yet) are read from the master while the
+ * tree is frozen, saved, and written back at restore through the slave with
+ * output processing (OPOST) off for that write, so they arrive on the
+ * master as they were: the master's line discipline is always raw. If the
+ * tree lives on (a failed dump, --leave-running), they are written back the
+ * same way before it is released. Bytes written on the master and not yet
+ * read on the slave cannot be read without consuming them and the slave's
+ * canonical-mode line state cannot be put back: they are dropped, with a
+ * warning giving their count.
  *
  * Controlling terminals (/proc/PID/stat tty_nr) are recorded per process;
  * a session leader takes its terminal again with TIOCSCTTY right after its
@@ -53,9 +60,18 @@
 #define PTS_MAJOR_LAST 143
 #define EXTERNAL_TTY_ID "tty"
 
+#define OUTPUT_MAX (1u << 20)	/* far above what a pty buffers */
+
 struct tty_seen {
 	uint32_t index;
 	bool state_saved;
+};
+
+struct tty_taken {			/* output read from a live master */
+	uint32_t index;
+	int master;			/* our copy of its description */
+	uint8_t *data;
+	size_t len;
 };
 
 struct rst_tty {
@@ -183,17 +199,100 @@ static int outside(struct file_seen *fs, pid_t pid, int fd, const char *what, de
 	return 0;
 }
 
+/*
+ * Write on the slave, with output processing off meanwhile, bytes that were
+ * read from the master: they reach the master's (raw) side unchanged.
+ */
+static int give_back(int slave, uint32_t index, const uint8_t *data, size_t len)
+{
+	struct termios2 t, raw;
+	int ret = 0;
+
+	if (ioctl(slave, TCGETS2, &t) < 0)
+		return log_errno(-errno, "/dev/pts/%u: TCGETS2", index);
+	raw = t;
+	raw.c_oflag &= ~OPOST;
+	if (ioctl(slave, TCSETS2, &raw) < 0)
+		return log_errno(-errno, "/dev/pts/%u: TCSETS2", index);
+	for (size_t done = 0; done < len && !ret;) {
+		struct pollfd p = { slave, POLLOUT, 0 };
+		ssize_t n = write(slave, data + done, len - done);
+
+		if (n > 0) {
+			done += n;
+			continue;
+		}
+		/* Full until the kernel moves what it holds on to the master's line discipline. */
+		if ((n < 0 && errno != EAGAIN && errno != EINTR) || poll(&p, 1, 2000) <= 0)
+			ret = log_errno(n < 0 && errno != EAGAIN ? -errno : -EIO, "/dev/pts/%u: can't give "
+					"back %zu bytes of output its master had not read", index, len);
+	}
+	if (ioctl(slave, TCSETS2, &t) < 0 && !ret)
+		ret = log_errno(-errno, "/dev/pts/%u: TCSETS2", index);
+	return ret;
+}
+
+/* What the master can read now; its holder is frozen, so nobody else reads. */
+static int take_output(struct fd_dump *d, int m, TtyState *ts)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { m, POLLIN | POLLPRI, 0 };
+		int avail = 0;
+		ssize_t n;
+
+		if (poll(&p, 1, 0) < 0 || ioctl(m, FIONREAD, &avail) < 0) {
+			free(buf);
+			return log_errno(-errno, "pid %d: fd %d: pty %u: poll/FIONREAD", d->pid, d->fd,
+					 ts->index);
+		}
+		if (avail <= 0 || !(p.revents & POLLIN))
+			break;
+		if ((p.revents & POLLPRI) || len + avail > OUTPUT_MAX) {
+			/* A packet-mode status byte would be consumed with the data: leave both. */
+			ts->has_output_dropped = true;
+			ts->output_dropped = avail;
+			pr_warn("pid %d: fd %d: pty %u: %d bytes of output its master has not read are "
+				"dropped\n", d->pid, d->fd, ts->index, avail);
+			break;
+		}
+		buf = xrealloc(buf, len + avail + 1);
+		n = read(m, buf + len, avail + (ts->packet ? 1 : 0));
+		if (n <= 0 || (ts->packet && buf[len] != 0)) {
+			/* Nothing to give back to: what was read is lost. */
+			pr_err("pid %d: fd %d: pty %u: reading its buffered output failed (%zd)\n", d->pid,
+			       d->fd, ts->index, n);
+			free(buf);
+			return -EIO;
+		}
+		if (ts->packet)
+			memmove(buf + len, buf + len + 1, --n);
+		len += n;
+	}
+	if (!len)
+		return 0;
+	ts->has_output = true;
+	ts->output.len = len;
+	ts->output.data = xmalloc(len);
+	memcpy(ts->output.data, buf, len);
+	d->fs->taken = xrealloc(d->fs->taken, (d->fs->nr_taken + 1) * sizeof(*d->fs->taken));
+	d->fs->taken[d->fs->nr_taken++] = (struct tty_taken){ ts->index, fcntl(m, F_DUPFD_CLOEXEC, 0),
+							       buf, len };
+	return 0;
+}
+
 static int save_pair_state(struct fd_dump *d, int m, TtyState *ts)
 {
 	struct termios2 t;
 	struct winsize ws;
-	int pkt, lck, excl, inq = 0;
+	int pkt, lck, excl;
 	struct pollfd p = { m, POLLIN, 0 };
 	pid_t sid = 0, pgrp = 0;
 
 	if (ioctl(m, TCGETS2, &t) < 0 || ioctl(m, TIOCGWINSZ, &ws) < 0 || ioctl(m, TIOCGPKT, &pkt) < 0 ||
-	    ioctl(m, TIOCGPTLCK, &lck) < 0 || ioctl(m, TIOCGEXCL, &excl) < 0 || ioctl(m, FIONREAD, &inq) < 0 ||
-	    poll(&p, 1, 0) < 0)
+	    ioctl(m, TIOCGPTLCK, &lck) < 0 || ioctl(m, TIOCGEXCL, &excl) < 0 || poll(&p, 1, 0) < 0)
 		return log_errno(-errno, "pid %d: fd %d: can't read the state of pty %u", d->pid, d->fd,
 				 ts->index);
 	/* No session, no group: ENOTTY, which means 0 here. */
@@ -226,13 +325,53 @@ static int save_pair_state(struct fd_dump *d, int m, TtyState *ts)
 	ts->has_sid = ts->has_pgrp = true;
 	ts->sid = sid > 0 ? sid : 0;
 	ts->pgrp = pgrp > 0 ? pgrp : 0;
-	if (inq > 0) {
-		ts->has_output_dropped = true;
-		ts->output_dropped = inq;
-		pr_warn("pid %d: fd %d: pty %u: %d bytes written on /dev/pts/%u and not yet read on its "
-			"master are dropped\n", d->pid, d->fd, ts->index, inq, ts->index);
+	return take_output(d, m, ts);
+}
+
+/* A slave of the live pair behind our master copy, unlocked for the open if need be. */
+static int live_slave(int m, uint32_t index)
+{
+	int lck = 0, zero = 0, s;
+
+	if (ioctl(m, TIOCGPTLCK, &lck) < 0 || (lck && ioctl(m, TIOCSPTLCK, &zero) < 0))
+		return log_errno(-errno, "/dev/pts/%u: can't unlock it", index);
+	s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (s < 0)
+		s = log_errno(-errno, "/dev/pts/%u: TIOCGPTPEER", index);
+	if (lck && ioctl(m, TIOCSPTLCK, &lck) < 0)
+		pr_perror("/dev/pts/%u: can't lock it again", index);
+	return s;
+}
+
+int ttys_dump_give_back(struct file_seen *fs)
+{
+	int ret = 0;
+
+	for (int i = 0; i < fs->nr_taken; i++) {
+		struct tty_taken *t = &fs->taken[i];
+		int s = live_slave(t->master, t->index);
+
+		if (s < 0 || give_back(s, t->index, t->data, t->len) < 0) {
+			pr_err("/dev/pts/%u: %zu bytes of output its master had not read are lost\n",
+			       t->index, t->len);
+			ret = -EIO;
+		}
+		if (s >= 0)
+			close(s);
 	}
-	return 0;
+	return ret;
+}
+
+void ttys_dump_free(struct file_seen *fs)
+{
+	for (int i = 0; i < fs->nr_taken; i++) {
+		if (fs->taken[i].master >= 0)
+			close(fs->taken[i].master);
+		free(fs->taken[i].data);
+	}
+	free(fs->taken);
+	fs->taken = NULL;
+	fs->nr_taken = 0;
 }
 
 static int save_slave_state(struct fd_dump *d, int s, TtyState *ts)
@@ -565,6 +704,18 @@ static int apply_state(struct rst_tty *p)
 	return 0;
 }
 
+/* The output the master had not read, in again through the slave. */
+static int restore_output(struct rst_ctx *rc, struct rst_tty *p)
+{
+	int s = open_slave(rc, p, O_RDWR | O_NONBLOCK), ret;
+
+	if (s < 0)
+		return s;
+	ret = give_back(s, p->index, p->st->output.data, p->st->output.len);
+	close(s);
+	return ret;
+}
+
 /*
  * Every pair, in index order, before any other descriptor: unlocked for now
  * (ttys_restore_lock() locks again those that were locked).
@@ -584,6 +735,8 @@ int ttys_restore_prepare(struct rst_ctx *rc)
 		if ((p->need_slave || p->st->hup) && (p->slave = open_slave(rc, p, O_RDWR)) < 0)
 			return p->slave;
 		ret = apply_state(p);
+		if (!ret && p->st->has_output && p->st->output.len)
+			ret = restore_output(rc, p);
 		if (!ret && !p->need_slave) {
 			close(p->slave);
 			p->slave = -1;

@@ -331,6 +331,7 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->epolls);
 	free(fs->pipe_ends);
 	free(fs->ttys);
+	ttys_dump_free(fs);
 	free(fs->f);
 }
 

@@ -56,6 +56,8 @@ struct file_seen {
 	int nr_ttys;
 	bool ttys_scanned;
 	uint64_t external_tty_rdev;	/* the one terminal outside the tree (--external tty) */
+	struct tty_taken *taken;	/* output read from masters, to give back if the tree lives on */
+	int nr_taken;
 };
 
 struct shmem_seen {
@@ -170,6 +172,9 @@ int ghost_fd(struct rst_ctx *rc, uint32_t id, const char **path);
 
 /* fd-tty.c: controlling terminals and pty pairs */
 int tty_dump_ctty(struct dump_ctx *c, FdsEntry *fe);
+/* The tree is not killed: the output read from its masters goes back in. */
+int ttys_dump_give_back(struct file_seen *fs);
+void ttys_dump_free(struct file_seen *fs);
 int ttys_restore_prepare(struct rst_ctx *rc);
 int ttys_restore_fd_need(struct rst_ctx *rc);
 int ttys_restore_lock(struct rst_ctx *rc);
