@@ -80,7 +80,6 @@ struct rst_tty {
 	const TtyState *st;		/* the entry carrying the pair's state */
 	bool need_slave, slave_excl;
 	pid_t first_pid;		/* for messages */
-	uint32_t first_fd;
 };
 
 static bool is_pts(dev_t rdev)
@@ -182,11 +181,11 @@ static int outside(struct file_seen *fs, pid_t pid, int fd, const char *what, de
 {
 	if (!external_declared(fs, EXTERNAL_TTY_ID)) {
 		if (fd >= 0)
-			pr_err("pid %d: fd %d: %s is a terminal whose master is outside the tree; "
-			       "declare it with --external tty\n", pid, fd, what);
+			pr_err("pid %d: fd %d: %s is a terminal outside the tree (not a pty whose master "
+			       "the tree holds); declare it with --external tty\n", pid, fd, what);
 		else
-			pr_err("pid %d: its controlling terminal %s is outside the tree; "
-			       "declare it with --external tty\n", pid, what);
+			pr_err("pid %d: its controlling terminal %s is outside the tree (not a pty whose "
+			       "master the tree holds); declare it with --external tty\n", pid, what);
 		return -EOPNOTSUPP;
 	}
 	if (fs->external_tty_rdev && fs->external_tty_rdev != rdev) {
@@ -521,7 +520,7 @@ static struct rst_tty *find_pair(struct rst_ctx *rc, uint32_t index)
 	return NULL;
 }
 
-static struct rst_tty *add_pair(struct rst_ctx *rc, uint32_t index, pid_t pid, uint32_t fd)
+static struct rst_tty *add_pair(struct rst_ctx *rc, uint32_t index, pid_t pid)
 {
 	struct rst_tty *p = find_pair(rc, index);
 
@@ -529,8 +528,7 @@ static struct rst_tty *add_pair(struct rst_ctx *rc, uint32_t index, pid_t pid, u
 		return p;
 	rc->ttys = xrealloc(rc->ttys, (rc->nr_ttys + 1) * sizeof(*rc->ttys));
 	p = &rc->ttys[rc->nr_ttys++];
-	*p = (struct rst_tty){ .index = index, .master = -1, .slave = -1, .first_pid = pid,
-			       .first_fd = fd };
+	*p = (struct rst_tty){ .index = index, .master = -1, .slave = -1, .first_pid = pid };
 	return p;
 }
 
@@ -565,14 +563,14 @@ static int collect_pairs(struct rst_ctx *rc)
 				pr_err("pid %d: fd %u: a terminal without its tty_state in the image\n", pid, e->fd);
 				return -EBADMSG;
 			}
-			p = add_pair(rc, e->tty->index, pid, e->fd);
+			p = add_pair(rc, e->tty->index, pid);
 			if (e->tty->termios)
 				p->st = e->tty;
 			p->need_slave |= !e->tty->master;
 			p->slave_excl |= e->tty->slave_excl;
 		}
 		if (fds && fds->ctty && fds->ctty->has_index)
-			add_pair(rc, fds->ctty->index, pid, ~0u)->need_slave = true;
+			add_pair(rc, fds->ctty->index, pid)->need_slave = true;
 		if (fds && fds->ctty && fds->ctty->external_id && !external_tty(rc)) {
 			pr_err("pid %d: its controlling terminal was external: give it with "
 			       "--inherit-fd N:tty\n", pid);
@@ -588,7 +586,8 @@ static int collect_pairs(struct rst_ctx *rc)
 			return -EBADMSG;
 		}
 	}
-	qsort(rc->ttys, rc->nr_ttys, sizeof(*rc->ttys), cmp_pair);
+	if (rc->nr_ttys)
+		qsort(rc->ttys, rc->nr_ttys, sizeof(*rc->ttys), cmp_pair);
 	return 0;
 }
 
