@@ -467,6 +467,69 @@ static int tty_dump(struct fd_dump *d, FdEntry *e)
 	return save_pair_state(d, fd, ts);
 }
 
+/* Which pair of the tree pid's fd is an end of, or NULL. */
+static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *fd, dev_t devpts)
+{
+	_cleanup_free_ char *info = NULL;
+	char path[320];
+	const char *v;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fd);
+	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+		return NULL;
+	if (is_pts(st.st_rdev) && st.st_dev == devpts)
+		return seen_pair(fs, pts_index(st.st_rdev));
+	if (!is_ptmx(st.st_rdev))
+		return NULL;
+	snprintf(path, sizeof(path), "fdinfo/%s", fd);
+	if (read_proc_file(pid, 0, path, &info) < 0 || !(v = fdinfo_field(info, "tty-index")))
+		return NULL;
+	return seen_pair(fs, strtoul(v, NULL, 10));
+}
+
+/*
+ * A pair of the tree with an end held by a process outside it would come
+ * back cut from that process: refused, as a pipe would be.
+ */
+int ttys_dump_check_outside(struct file_seen *fs)
+{
+	_cleanup_closedir_ DIR *proc = NULL;
+	struct dirent *de;
+	struct stat pts;
+
+	if (!fs->nr_ttys)
+		return 0;
+	if (stat("/dev/pts", &pts) < 0)
+		return log_errno(-errno, "can't stat /dev/pts");
+	proc = opendir("/proc");
+	if (!proc)
+		return log_errno(-errno, "can't list /proc");
+	while ((de = readdir(proc))) {
+		pid_t pid = atoi(de->d_name);
+		_cleanup_closedir_ DIR *d = NULL;
+		struct dirent *fe;
+		char path[64];
+
+		if (pid <= 0 || pid == getpid() || (fs->tree && pstree_find(fs->tree, pid)))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		if (!(d = opendir(path)))
+			continue;	/* gone, or a kernel thread */
+		while ((fe = readdir(d))) {
+			struct tty_seen *p = fe->d_name[0] == '.' ? NULL :
+					     holds_pair(fs, pid, fe->d_name, pts.st_dev);
+
+			if (p) {
+				pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose "
+				       "master the tree holds; not supported\n", pid, fe->d_name, p->index);
+				return -EOPNOTSUPP;
+			}
+		}
+	}
+	return 0;
+}
+
 /* The controlling terminal of the process, from /proc/PID/stat. */
 int tty_dump_ctty(struct dump_ctx *c, FdsEntry *fe)
 {

@@ -316,6 +316,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 	if (!ret)
 		ret = external_check(fs);
 	if (!ret)
+		ret = ttys_dump_check_outside(fs);
+	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }

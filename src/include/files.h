@@ -47,6 +47,7 @@ void pipes_restore_release(struct rst_ctx *rc);
 
 /* fd-tty.c: terminal devices (ptys, /dev/tty, consoles, serial lines) */
 bool tty_chrdev(dev_t rdev);
+int ttys_dump_check_outside(struct file_seen *fs);
 
 /* fd-anon.c: checks that need the whole tree */
 int anon_dump_finish(struct file_seen *fs);

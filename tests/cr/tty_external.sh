@@ -10,6 +10,8 @@
 #    same pty back: it is again the session's controlling terminal (stat
 #    tty_nr), the descriptors are that pty, and the output read on the
 #    master goes on with no line lost or repeated.
+# And the other way round: a tree holding a pty's master while a process
+# outside it holds its slave is refused, naming that process and the pty.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
 selfdir=$(cd "$(dirname "$0")" && pwd)
@@ -71,6 +73,33 @@ def alive(p):
 def stat_tty_nr(p):
     with open("/proc/%d/stat" % p) as f:
         return int(f.read().rsplit(") ", 1)[1].split()[4])
+
+# A pty of the tree with its slave held outside it: refused, tree left running.
+holder = subprocess.Popen(["python3", "-c", "import os, sys, time\n"
+                           "m, s = os.openpty()\nopen(sys.argv[1] + '.tmp', 'w').write(os.ttyname(s))\n"
+                           "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\ntime.sleep(60)",
+                           scratch + "/holder"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+try:
+    for i in range(500):
+        if os.path.exists(scratch + "/holder"):
+            break
+        time.sleep(0.01)
+    hname = open(scratch + "/holder").read()
+    outside_fd = os.open(hname, os.O_RDWR | os.O_NOCTTY)
+    r = subprocess.run([crtool, "dump", "-t", str(holder.pid), "-D", scratch + "/h0"],
+                       capture_output=True, text=True)
+    err = r.stderr.strip().splitlines()
+    if r.returncode == 0:
+        fail("dump of a tree whose pty slave is held outside it succeeded")
+    elif len(err) != 1 or ("pid %d" % os.getpid()) not in err[0] or hname not in err[0]:
+        fail("expected one error line naming pid %d and %s: %r" % (os.getpid(), hname, err))
+    if holder.poll() is not None:
+        fail("the tree stopped after a refused dump")
+    os.close(outside_fd)
+finally:
+    holder.kill()
+    holder.wait()
 
 restored = None
 try:
