@@ -6,7 +6,8 @@
  *    child (forked after the opens), which also has its own description of
  *    the slave (fd 14);
  *  - C (fd 15): a master never unlocked (opening its slave fails with EIO);
- *  - D (fd 16): a master unlocked whose slave was never opened;
+ *  - D (fd 16): a master unlocked whose slave was never opened, in
+ *    exclusive mode (TIOCEXCL); A's slave is in exclusive mode too;
  *  - E (fd 17): a master whose slave was opened and closed again (the
  *    master polls POLLHUP).
  * Output written on A's and B's slaves before the checkpoint is left unread
@@ -38,16 +39,16 @@ struct pair {
 	unsigned int index;
 	struct termios2 t;
 	struct winsize ws;
-	int pkt, lock;
+	int pkt, lock, excl;
 	bool hup;
 };
 
 static struct pair pairs[] = {
-	{ "A", A_M, 0, { 0 }, { 0 }, 0, 0, false },
-	{ "B", B_M, 0, { 0 }, { 0 }, 0, 0, false },
-	{ "C", C_M, 0, { 0 }, { 0 }, 0, 0, false },
-	{ "D", D_M, 0, { 0 }, { 0 }, 0, 0, false },
-	{ "E", E_M, 0, { 0 }, { 0 }, 0, 0, false },
+	{ "A", A_M, 0, { 0 }, { 0 }, 0, 0, 0, false },
+	{ "B", B_M, 0, { 0 }, { 0 }, 0, 0, 0, false },
+	{ "C", C_M, 0, { 0 }, { 0 }, 0, 0, 0, false },
+	{ "D", D_M, 0, { 0 }, { 0 }, 0, 0, 0, false },
+	{ "E", E_M, 0, { 0 }, { 0 }, 0, 0, 0, false },
 };
 
 static void move_to(int fd, int want)
@@ -96,7 +97,7 @@ static void record(struct pair *p)
 {
 	if (ioctl(p->master, TIOCGPTN, &p->index) || ioctl(p->master, TCGETS2, &p->t) ||
 	    ioctl(p->master, TIOCGWINSZ, &p->ws) || ioctl(p->master, TIOCGPKT, &p->pkt) ||
-	    ioctl(p->master, TIOCGPTLCK, &p->lock))
+	    ioctl(p->master, TIOCGPTLCK, &p->lock) || ioctl(p->master, TIOCGEXCL, &p->excl))
 		cr_die("pair %s: can't read its state: %s", p->name, strerror(errno));
 	p->hup = polls_hup(p->master);
 }
@@ -117,9 +118,9 @@ static void check_pair(const struct pair *p)
 		cr_fail("pair %s: window %ux%u (%ux%u px), was %ux%u (%ux%u px)", p->name, now.ws.ws_row,
 			now.ws.ws_col, now.ws.ws_xpixel, now.ws.ws_ypixel, p->ws.ws_row, p->ws.ws_col,
 			p->ws.ws_xpixel, p->ws.ws_ypixel);
-	if (now.pkt != p->pkt || now.lock != p->lock || now.hup != p->hup)
-		cr_fail("pair %s: packet %d lock %d hup %d, were %d %d %d", p->name, now.pkt, now.lock,
-			now.hup, p->pkt, p->lock, p->hup);
+	if (now.pkt != p->pkt || now.lock != p->lock || now.hup != p->hup || now.excl != p->excl)
+		cr_fail("pair %s: packet %d lock %d hup %d excl %d, were %d %d %d %d", p->name, now.pkt,
+			now.lock, now.hup, now.excl, p->pkt, p->lock, p->hup, p->excl);
 }
 
 /* Up to len bytes within 5 s; a packet-mode master's header bytes are dropped. */
@@ -193,7 +194,7 @@ static void setup_a(void)
 	t.c_cc[VEOF] = 0x7e;
 	t.c_cc[VERASE] = 0x08;
 	t.c_cc[VKILL] = 0xff;
-	if (ioctl(A_S, TCSETS2, &t) || ioctl(A_M, TIOCSWINSZ, &ws))
+	if (ioctl(A_S, TCSETS2, &t) || ioctl(A_M, TIOCSWINSZ, &ws) || ioctl(A_S, TIOCEXCL))
 		cr_die("pair A: TCSETS2/TIOCSWINSZ: %s", strerror(errno));
 }
 
@@ -219,6 +220,8 @@ static void setup_cde(void)
 	open_master(C_M);
 	open_master(D_M);
 	unlock(D_M);
+	if (ioctl(D_M, TIOCEXCL))
+		cr_die("TIOCEXCL: %s", strerror(errno));
 	open_master(E_M);
 	unlock(E_M);
 	s = open_slave(E_M, O_RDWR);
@@ -263,7 +266,8 @@ int main(int argc, char **argv)
 	setup_cde();
 	for (size_t i = 0; i < CR_ARRAY_SIZE(pairs); i++)
 		record(&pairs[i]);
-	if (!pairs[0].t.c_ispeed || pairs[2].lock != 1 || pairs[3].lock || !pairs[4].hup || pairs[3].hup)
+	if (!pairs[0].t.c_ispeed || pairs[2].lock != 1 || pairs[3].lock || !pairs[4].hup || pairs[3].hup ||
+	    pairs[3].excl != 1 || pairs[0].excl)
 		cr_die("setup: unexpected state (speed %u, locks %d %d, hup %d %d)", pairs[0].t.c_ispeed,
 		       pairs[2].lock, pairs[3].lock, pairs[3].hup, pairs[4].hup);
 	/* Left unread on the masters across the checkpoints. */
@@ -282,6 +286,12 @@ int main(int argc, char **argv)
 	cr_wait_term();
 	for (size_t i = 0; i < CR_ARRAY_SIZE(pairs); i++)
 		check_pair(&pairs[i]);
+	{
+		int excl = 0;
+
+		if (ioctl(A_S, TIOCGEXCL, &excl) || excl != 1)
+			cr_fail("A: the slave's exclusive mode is %d, was 1", excl);
+	}
 	cr_finish_children(&kid, roles, 1);
 
 	/* A: raw both ways, every byte as written. */
