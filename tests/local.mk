@@ -72,6 +72,8 @@ check_PROGRAMS += \
 	tests/cr/stack \
 	tests/cr/threads \
 	tests/cr/tree \
+	tests/cr/tty_ctty \
+	tests/cr/tty_pty \
 	tests/cr/umask \
 	tests/cr/uts_ns \
 	tests/cr/vdso \
@@ -234,6 +236,12 @@ tests_cr_threads_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_tree_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_tree_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_tree_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_tty_ctty_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_tty_ctty_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_tty_ctty_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_tty_pty_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_tty_pty_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_tty_pty_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_umask_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_umask_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_umask_LDADD = $(CR_TEST_LINK_LIBS)
@@ -295,13 +303,15 @@ CR_TEST_DESCS = \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
 	tests/cr/tree.desc \
+	tests/cr/tty_ctty.desc \
+	tests/cr/tty_pty.desc \
 	tests/cr/umask.desc \
 	tests/cr/uts_ns.desc \
 	tests/cr/vdso.desc \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
 # Scripts that drive crtool themselves (external descriptors, faults).
-CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh
+CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh tests/cr/tty_external.sh
 TESTS += $(CR_SCRIPT_TESTS)
 EXTRA_DIST += $(CR_SCRIPT_TESTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.

@@ -16,7 +16,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage:\n"
 		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats]\n"
-		"              [--ghost-limit SIZE] [--max-tmpfs-size SIZE] [--external ID]... [-v]\n"
+		"              [--ghost-limit SIZE] [--max-tmpfs-size SIZE] [--external ID | --external tty]... [-v]\n"
 		"  crtool restore -D DIR [--detach] [--pidfile FILE] [--inherit-fd N:ID]... [-v]\n"
 		"  crtool check [--json]\n"
 		"  crtool show DIR [--json]\n"

@@ -233,6 +233,9 @@ int cr_dump(const struct dump_opts *o)
 		ret = log_errno(-errno, "can't fsync '%s'", o->dir);
 	if (ret)
 		unlinkat(dirfd, "inventory.img", 0);
+	/* The images stand either way: a failure here is logged, the bytes are lost. */
+	if (ret || o->after != DUMP_KILL)
+		ttys_dump_give_back(&files);
 	/* A failed dump never kills: the tree goes on running. */
 	seize_release(&tree, ret ? RELEASE_RUN : o->after == DUMP_KILL ? RELEASE_KILL :
 			     o->after == DUMP_LEAVE_STOPPED ? RELEASE_STOP : RELEASE_RUN);

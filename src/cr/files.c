@@ -23,7 +23,7 @@ static bool stateless_chrdev(dev_t rdev)
 {
 	static const struct { unsigned maj, min; } ok[] = {
 		{ 1, 3 } /* null */, { 1, 5 } /* zero */, { 1, 7 } /* full */,
-		{ 1, 8 } /* random */, { 1, 9 } /* urandom */, { 5, 0 } /* tty */,
+		{ 1, 8 } /* random */, { 1, 9 } /* urandom */,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
@@ -201,7 +201,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops, &tty_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -231,6 +231,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 			return &fifo_ops;
 		if (fd_is_mqueue(d))
 			return &mqueue_ops;
+		if (fmt == S_IFCHR && tty_chrdev(d->st.st_rdev))
+			return &tty_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
@@ -340,6 +342,8 @@ int dump_task_fds(struct dump_ctx *c)
 		ret = dump_one_fd(c, fds[i], fe->fds[i]);
 	}
 	if (!ret)
+		ret = tty_dump_ctty(c, fe);
+	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
 	protobuf_c_message_free_unpacked(&fe->base, NULL);
 	return ret;
@@ -351,6 +355,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 
 	if (!ret)
 		ret = external_check(fs);
+	if (!ret)
+		ret = ttys_dump_check_outside(fs);
 	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
@@ -368,6 +374,8 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->pipe_ends);
 	tdestroy(fs->by_desc, free);
 	fs->by_desc = NULL;
+	free(fs->ttys);
+	ttys_dump_free(fs);
 }
 
 /*
@@ -522,7 +530,10 @@ int restore_files_prepare(struct rst_ctx *rc)
 	int descs = 0;
 	for (int r = 0; r < n; r++)
 		descs += !r || refs[r - 1].id != refs[r].id;
-	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16);
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 +
+			ttys_restore_fd_need(rc));
+	if (!ret)
+		ret = ttys_restore_prepare(rc);
 	if (ret < 0)
 		return ret;
 	for (int r = 0; r < n; r++) {
@@ -533,7 +544,7 @@ int restore_files_prepare(struct rst_ctx *rc)
 			return ret;
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return 0;
+	return ttys_restore_lock(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -544,6 +555,7 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->files = NULL;
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
+	ttys_restore_release(rc);
 }
 
 /* Which descriptor numbers below top the task gets: one byte each. */

@@ -20,7 +20,7 @@ libcr_a_SOURCES = \
 	src/cr/log.c src/cr/util.c src/cr/image.c src/cr/proc.c \
 	src/cr/seize.c src/cr/rsys.c src/cr/pstree.c src/cr/mem.c \
 	src/cr/files.c src/cr/fd-pipe.c src/cr/fd-anon.c src/cr/ghost.c src/cr/external.c \
-	src/cr/ns.c src/cr/ipc.c src/cr/mnt.c src/cr/fd-mqueue.c src/cr/netns.c \
+	src/cr/ns.c src/cr/ipc.c src/cr/mnt.c src/cr/fd-mqueue.c src/cr/netns.c src/cr/fd-tty.c \
 	src/cr/task.c src/cr/dump.c src/cr/restore.c \
 	src/cr/pidns.c \
 	src/cr/kerndat.c src/cr/show.c \
