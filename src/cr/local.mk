@@ -1,7 +1,8 @@
 # libcr: the checkpoint/restore engine; crtool: its command line.
 PROTO_FILES = src/cr/images/inventory.proto src/cr/images/pstree.proto \
 	src/cr/images/core.proto src/cr/images/mm.proto \
-	src/cr/images/pagemap.proto src/cr/images/fdinfo.proto
+	src/cr/images/pagemap.proto src/cr/images/fdinfo.proto \
+	src/cr/images/sk-unix.proto
 PROTO_C = $(PROTO_FILES:.proto=.pb-c.c)
 PROTO_H = $(PROTO_FILES:.proto=.pb-c.h)
 EXTRA_DIST += $(PROTO_FILES)
@@ -18,6 +19,7 @@ libcr_a_SOURCES = \
 	src/cr/log.c src/cr/util.c src/cr/image.c src/cr/proc.c \
 	src/cr/seize.c src/cr/rsys.c src/cr/pstree.c src/cr/mem.c \
 	src/cr/files.c src/cr/fd-pipe.c src/cr/fd-anon.c src/cr/ghost.c src/cr/external.c \
+	src/cr/sk-unix.c \
 	src/cr/task.c src/cr/dump.c src/cr/restore.c \
 	src/cr/kerndat.c src/cr/show.c \
 	src/arch/x86_64/arch.c src/arch/x86_64/gadget.S

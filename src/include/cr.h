@@ -51,6 +51,8 @@ struct file_seen {
 	struct pstree *tree;
 	struct pipe_ends *pipe_ends;
 	int nr_pipe_ends;
+	/* sk-unix.c: the unix sockets of the tree's network namespace */
+	struct unix_table *unixsk;
 };
 
 struct shmem_seen {
@@ -141,6 +143,8 @@ struct rst_ctx {
 	int nr_pipes;
 	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
 	int nr_ghosts;
+	struct rst_unix *unixsk;	/* sk-unix.c: every unix socket, made before the files */
+	int nr_unixsk;
 	const struct restore_opts *opts;
 };
 

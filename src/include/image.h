@@ -24,6 +24,7 @@ enum img_kind {
 	IMG_FDS,
 	IMG_PIPES,
 	IMG_GHOSTS,
+	IMG_UNIXSK = 12,
 	IMG_KIND_MAX,
 };
 
