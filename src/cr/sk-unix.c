@@ -71,6 +71,7 @@ struct unix_sk {
 	int fd;
 	uint8_t peername[SUN_LEN_MAX];	/* getpeername() of a connected socket we hold */
 	uint32_t peernamelen;
+	bool connected;			/* it has a peer, alive or not */
 	UnixSkEntry *e;
 };
 
@@ -474,10 +475,17 @@ static int dump_sock(struct fd_dump *d, struct unix_sk *sk)
 	fd = sock_copy(d->pid, d->fd);
 	if (fd < 0)
 		return fd;
-	if (sk->state == ST_ESTABLISHED && getpeername(fd, (struct sockaddr *)&pa, &pl) == 0 &&
-	    pl > offsetof(struct sockaddr_un, sun_path)) {
+	/* A datagram socket others connected to is "established" too: ask for a peer. */
+	sk->connected = sk->state != ST_LISTEN && getpeername(fd, (struct sockaddr *)&pa, &pl) == 0;
+	if (sk->connected && pl > offsetof(struct sockaddr_un, sun_path)) {
 		sk->peernamelen = min_t(size_t, pl - offsetof(struct sockaddr_un, sun_path), SUN_LEN_MAX);
 		memcpy(sk->peername, pa.sun_path, sk->peernamelen);
+		if (pa.sun_path[0] && pa.sun_path[0] != '/' && !e->bind_dir) {
+			char link[64];
+
+			snprintf(link, sizeof(link), "/proc/%d/cwd", d->pid);
+			read_link(link, &e->bind_dir);	/* a relative peer name: from there */
+		}
 	}
 	if (dump_opts(fd, e->opts, d->pid, d->fd) < 0)
 		return -EIO;
@@ -596,16 +604,13 @@ static int link_peer(struct file_seen *fs, struct unix_sk *sk)
 	}
 	if (p)
 		return outside(fs, sk, p, p->ino, "connected to");
-	if (sk->peer || sk->state != ST_ESTABLISHED)
-		goto closed;
-	l = listener_of(fs->unixsk, sk->ino);
+	if (!sk->connected)
+		return 0;
+	l = sk->peer ? NULL : listener_of(fs->unixsk, sk->ino);
 	if (l && l->pid)
 		return 0;	/* linked from the listener's side */
 	if (l)
 		return outside(fs, sk, l, l->ino, "waiting to be accepted by");
-closed:
-	if (sk->state != ST_ESTABLISHED)
-		return 0;
 	e->has_peer_closed = e->peer_closed = true;
 	if (sk->peernamelen) {
 		e->has_peer_name = true;
@@ -891,18 +896,17 @@ static bool conn_oriented(const UnixSkEntry *e)
 	return e->type == SOCK_STREAM || e->type == SOCK_SEQPACKET;
 }
 
+static struct rst_unix *listener_named(struct rst_ctx *rc, const ProtobufCBinaryData *n, uint32_t type);
+
 /* Of two connected stream sockets, the accepted one: it carries its listener's name. */
 static bool is_accepted_side(struct rst_ctx *rc, const UnixSkEntry *a, const UnixSkEntry *b)
 {
 	if (!a->has_name || !b->has_name)
 		return a->has_name;
-	for (int i = 0; i < rc->nr_unixsk; i++) {
-		const UnixSkEntry *l = rc->unixsk[i].e;
-
-		if (l->state == ST_LISTEN && l->name.len == a->name.len &&
-		    !memcmp(l->name.data, a->name.data, a->name.len))
-			return true;
-	}
+	if (listener_named(rc, &a->name, a->type))
+		return true;
+	if (listener_named(rc, &b->name, b->type))
+		return false;
 	return a->ino < b->ino;
 }
 
@@ -977,6 +981,13 @@ static int make_sockets(struct rst_ctx *rc)
 			p->bound = p->e->has_name;
 		} else if (p && conn_oriented(e) && is_accepted_side(rc, e, p->e)) {
 			continue;	/* accepted once its peer exists */
+		} else if (e->peer_closed && !conn_oriented(e) && e->has_peer_name) {
+			/* Connected, after its queue is filled, to a stand-in with the peer's name. */
+			r = new_socket(u);
+			u->standin = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (!r && u->standin < 0)
+				r = log_errno(-errno, "socket(AF_UNIX)");
+			r = r ?: bind_to(u->standin, &e->peer_name, e->bind_dir, e->type);
 		} else if (e->peer_closed && (!conn_oriented(e) || (!e->has_name && !e->has_peer_name))) {
 			r = new_pair(e->type, &u->fd, &u->standin);
 			u->paired = true;
@@ -1032,7 +1043,7 @@ static int make_connections(struct rst_ctx *rc)
 
 		if (conn_oriented(e) && e->peer_closed && u->standin < 0) {
 			/* The client of a closed accepted socket: its stand-in is accepted. */
-			u->standin = connect_accept(rc, u->fd, e->type, &e->peer_name, NULL, false);
+			u->standin = connect_accept(rc, u->fd, e->type, &e->peer_name, e->bind_dir, false);
 			if (u->standin < 0)
 				return u->standin;
 		}
@@ -1098,7 +1109,29 @@ static int send_from_standin(const UnixSkMsg *m, const UnixSkEntry *e)
 	return send_msg(s, m, &to, tolen, e);
 }
 
+static int fill_queue_here(struct rst_ctx *rc, struct rst_unix *u);
+
+/* Datagrams go to the socket's name: a relative one from its directory. */
 static int fill_queue(struct rst_ctx *rc, struct rst_unix *u)
+{
+	const UnixSkEntry *e = u->e;
+	_cleanup_close_ int here = -1;
+	int r;
+
+	if (!e->n_queue || !e->bind_dir || !is_path(&e->name) || e->name.data[0] == '/')
+		return fill_queue_here(rc, u);
+	here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (here < 0)
+		return log_errno(-errno, "can't open the current directory");
+	if (chdir(e->bind_dir) < 0)
+		return log_errno(-errno, "can't enter '%s'", e->bind_dir);
+	r = fill_queue_here(rc, u);
+	if (fchdir(here) < 0)
+		return log_errno(-errno, "can't go back to the restorer's directory");
+	return r;
+}
+
+static int fill_queue_here(struct rst_ctx *rc, struct rst_unix *u)
 {
 	UnixSkEntry *e = u->e;
 	struct rst_unix *p = rfind(rc, e->peer);
@@ -1191,6 +1224,8 @@ static int restore_all(struct rst_ctx *rc)
 			r = connect_to(u->fd, &p->e->name, p->e->bind_dir);
 		else if (u->e->has_external_peer)
 			r = connect_to(u->fd, &u->e->external_peer, NULL);
+		else if (u->e->peer_closed && u->e->has_peer_name)
+			r = connect_to(u->fd, &u->e->peer_name, u->e->bind_dir);
 	}
 	for (int i = 0; i < rc->nr_unixsk; i++) {
 		if (rc->unixsk[i].standin >= 0)
