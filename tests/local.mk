@@ -246,7 +246,7 @@ CR_TEST_DESCS = \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
 # Scripts that drive crtool themselves (external descriptors, faults).
-CR_SCRIPT_TESTS = tests/cr/external.sh
+CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/sk_unix_external.sh
 TESTS += $(CR_SCRIPT_TESTS)
 EXTRA_DIST += $(CR_SCRIPT_TESTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.

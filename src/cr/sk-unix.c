@@ -87,7 +87,7 @@ static const char *name_str(const uint8_t *name, size_t len, char *buf, size_t b
 	size_t i;
 
 	if (!len)
-		return "unbound";
+		return "(unbound)";
 	for (i = 0; i < len && i + 1 < blen; i++)
 		buf[i] = name[i] ? (char)name[i] : '@';
 	if (len && name[0])	/* a path: its NUL terminator is not part of it */
@@ -535,6 +535,12 @@ static int outside(struct file_seen *fs, struct unix_sk *sk, struct unix_sk *o, 
 			pr_err("pid %d: fd %d: unix socket %s: declared external peer [%u] has no name to "
 			       "reconnect to\n", sk->pid, sk->fd, SKNAME(sk), ino);
 			return -EOPNOTSUPP;
+		}
+		if (sk->type != SOCK_DGRAM && sk->e->n_queue) {
+			pr_err("pid %d: fd %d: unix socket %s: data from the external peer %s is queued, "
+			       "which only that peer could send again; not supported\n", sk->pid, sk->fd,
+			       SKNAME(sk), SKNAME(o));
+			return -EAGAIN;
 		}
 		sk->e->has_external_peer = true;
 		sk->e->external_peer.len = o->namelen;
