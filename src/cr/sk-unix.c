@@ -629,7 +629,7 @@ static int link_peer(struct file_seen *fs, struct unix_sk *sk)
 
 static bool same_name(const struct unix_sk *s, const ProtobufCBinaryData *b)
 {
-	return s->namelen == b->len && !memcmp(s->name, b->data, b->len);
+	return s->namelen == b->len && (!b->len || !memcmp(s->name, b->data, b->len));
 }
 
 /* Which socket of the tree sent each queued datagram, from its address. */
@@ -769,7 +769,8 @@ static socklen_t make_addr(struct sockaddr_un *sa, const ProtobufCBinaryData *na
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	memcpy(sa->sun_path, name->data, min_t(size_t, name->len, SUN_LEN_MAX));
+	if (name->len)
+		memcpy(sa->sun_path, name->data, min_t(size_t, name->len, SUN_LEN_MAX));
 	return offsetof(struct sockaddr_un, sun_path) + min_t(size_t, name->len, SUN_LEN_MAX);
 }
 
@@ -843,10 +844,11 @@ static int bind_to(int fd, const ProtobufCBinaryData *name, const char *dir, int
 static int set_file(const UnixSkEntry *e)
 {
 	char path[SUN_LEN_MAX + PATH_MAX + 2];
-	int n = (int)strnlen((const char *)e->name.data, e->name.len);
+	int n;
 
 	if (!is_path(&e->name) || !e->has_file_mode)
 		return 0;
+	n = (int)strnlen((const char *)e->name.data, e->name.len);
 	if (e->name.data[0] == '/' || !e->bind_dir)
 		snprintf(path, sizeof(path), "%.*s", n, (const char *)e->name.data);
 	else
@@ -922,7 +924,7 @@ static struct rst_unix *listener_named(struct rst_ctx *rc, const ProtobufCBinary
 		const UnixSkEntry *l = rc->unixsk[i].e;
 
 		if (l->state == ST_LISTEN && l->type == type && l->name.len == n->len &&
-		    !memcmp(l->name.data, n->data, n->len))
+		    (!n->len || !memcmp(l->name.data, n->data, n->len)))
 			return &rc->unixsk[i];
 	}
 	return NULL;
@@ -1030,7 +1032,11 @@ static int make_connections(struct rst_ctx *rc)
 
 		if (u->fd >= 0 || !conn_oriented(e))
 			continue;
-		if (p) {
+		if (p && p->fd < 0) {
+			pr_err("unixsk.img: sockets [%" PRIu64 "] and [%" PRIu64 "] both look accepted\n",
+			       e->ino, p->e->ino);
+			return -EINVAL;
+		} else if (p) {
 			u->fd = connect_accept(rc, p->fd, e->type, &e->name, e->bind_dir, !e->unlinked);
 		} else if (e->peer_closed) {
 			u->standin = socket(AF_UNIX, e->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1078,10 +1084,11 @@ static int make_connections(struct rst_ctx *rc)
 static int send_msg(int fd, const UnixSkMsg *m, const struct sockaddr_un *to, socklen_t tolen,
 		    const UnixSkEntry *e)
 {
+	const uint8_t *data = m->data.len ? m->data.data : (const uint8_t *)"";
 	size_t off = 0;
 
 	do {
-		ssize_t n = sendto(fd, m->data.data + off, m->data.len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
+		ssize_t n = sendto(fd, data + off, m->data.len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
 				   (const struct sockaddr *)to, to ? tolen : 0);
 
 		if (n < 0)
