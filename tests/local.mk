@@ -68,6 +68,9 @@ check_PROGRAMS += \
 	tests/cr/seize_race \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
+	tests/cr/sk_unix_dgram \
+	tests/cr/sk_unix_seqpacket \
+	tests/cr/sk_unix_stream \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
@@ -224,6 +227,18 @@ tests_cr_sigactions_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sigaltstack_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sigaltstack_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sigaltstack_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_dgram_SOURCES = tests/cr/sk_unix_dgram.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_dgram_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_dgram_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_dgram_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_seqpacket_SOURCES = tests/cr/sk_unix_seqpacket.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_seqpacket_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_seqpacket_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_seqpacket_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_stream_SOURCES = tests/cr/sk_unix_stream.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_stream_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_stream_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_stream_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sparse_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sparse_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sparse_LDADD = $(CR_TEST_LINK_LIBS)
@@ -299,6 +314,9 @@ CR_TEST_DESCS = \
 	tests/cr/seize_race.desc \
 	tests/cr/sigactions.desc \
 	tests/cr/sigaltstack.desc \
+	tests/cr/sk_unix_dgram.desc \
+	tests/cr/sk_unix_seqpacket.desc \
+	tests/cr/sk_unix_stream.desc \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
@@ -311,7 +329,8 @@ CR_TEST_DESCS = \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
 # Scripts that drive crtool themselves (external descriptors, faults).
-CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh tests/cr/tty_external.sh
+CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh tests/cr/tty_external.sh \
+	tests/cr/sk_unix_external.sh
 TESTS += $(CR_SCRIPT_TESTS)
 EXTRA_DIST += $(CR_SCRIPT_TESTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.

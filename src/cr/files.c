@@ -202,6 +202,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
 	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops, &tty_ops,
+	&unixsk_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -239,6 +240,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 			return &reg_ops;
 		return NULL;
 	}
+	if (fmt == S_IFSOCK && unix_sk_known(d->fs, d->pid, d->st.st_ino))
+		return &unixsk_ops;
 	for (size_t i = 0; i < ARRAY_SIZE(anon); i++)
 		if (!strcmp(d->target, anon[i].link))
 			return anon[i].ops;
@@ -358,6 +361,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 	if (!ret)
 		ret = ttys_dump_check_outside(fs);
 	if (!ret)
+		ret = unix_dump_finish(fs, dirfd, dir);
+	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }
@@ -376,6 +381,7 @@ void dump_files_free(struct file_seen *fs)
 	fs->by_desc = NULL;
 	free(fs->ttys);
 	ttys_dump_free(fs);
+	unix_dump_free(fs);
 }
 
 /*
@@ -506,6 +512,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 
 	if (!ret)
 		ret = ghosts_restore_load(rc);
+	if (!ret)
+		ret = unix_restore_prepare(rc);
 	if (ret < 0)
 		return ret;
 
@@ -556,6 +564,7 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
 	ttys_restore_release(rc);
+	unix_restore_release(rc);
 }
 
 /* Which descriptor numbers below top the task gets: one byte each. */

@@ -12,6 +12,7 @@
 #include "core.pb-c.h"
 #include "fdinfo.pb-c.h"
 #include "netns.pb-c.h"
+#include "sk-unix.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -33,6 +34,7 @@ const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_IPC] = { "ipc.img", false, &ipc_entry__descriptor, NULL },
 	[IMG_MNT] = { "mnt.img", false, &mnt_img_entry__descriptor, NULL },
 	[IMG_NETNS] = { "netns.img", false, &netns_entry__descriptor, NULL },
+	[IMG_UNIXSK] = { "unixsk.img", false, &unix_sk_entry__descriptor, NULL },
 };
 
 struct img_header {

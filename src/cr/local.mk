@@ -3,7 +3,7 @@ PROTO_FILES = src/cr/images/inventory.proto src/cr/images/pstree.proto \
 	src/cr/images/core.proto src/cr/images/mm.proto \
 	src/cr/images/pagemap.proto src/cr/images/fdinfo.proto \
 	src/cr/images/netns.proto src/cr/images/ns.proto src/cr/images/ipc.proto \
-	src/cr/images/mnt.proto
+	src/cr/images/mnt.proto src/cr/images/sk-unix.proto
 PROTO_C = $(PROTO_FILES:.proto=.pb-c.c)
 PROTO_H = $(PROTO_FILES:.proto=.pb-c.h)
 EXTRA_DIST += $(PROTO_FILES)
@@ -21,6 +21,7 @@ libcr_a_SOURCES = \
 	src/cr/seize.c src/cr/rsys.c src/cr/pstree.c src/cr/mem.c \
 	src/cr/files.c src/cr/fd-pipe.c src/cr/fd-anon.c src/cr/ghost.c src/cr/external.c \
 	src/cr/ns.c src/cr/ipc.c src/cr/mnt.c src/cr/fd-mqueue.c src/cr/netns.c src/cr/fd-tty.c \
+	src/cr/sk-unix.c \
 	src/cr/task.c src/cr/dump.c src/cr/restore.c \
 	src/cr/pidns.c \
 	src/cr/kerndat.c src/cr/show.c \

@@ -58,6 +58,8 @@ struct file_seen {
 	uint64_t external_tty_rdev;	/* the one terminal outside the tree (--external tty) */
 	struct tty_taken *taken;	/* output read from masters, to give back if the tree lives on */
 	int nr_taken;
+	/* sk-unix.c: the unix sockets of the tree's network namespace */
+	struct unix_table *unixsk;
 };
 
 struct shmem_seen {
@@ -160,6 +162,8 @@ struct rst_ctx {
 	const char *ptmx_path;
 	struct rst_tty *ttys;
 	int nr_ttys;
+	struct rst_unix *unixsk;	/* sk-unix.c: every unix socket, made before the files */
+	int nr_unixsk;
 	const struct restore_opts *opts;
 };
 

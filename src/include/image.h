@@ -27,6 +27,7 @@ enum img_kind {
 	IMG_NS = 9,
 	IMG_IPC = 10,
 	IMG_MNT = 11,
+	IMG_UNIXSK = 12,
 	IMG_NETNS = 17,
 	IMG_KIND_MAX,
 };

@@ -24,6 +24,8 @@ mkdir -p "$corpus"
 for k in "${kinds[@]}"; do
 	printf "$magic\\x$(printf %02x "${k#*:}")\\x00\\x00\\x00" >"$corpus/empty-${k%:*}.img"
 done
+# Kinds with explicit numbers (enum img_kind).
+printf "$magic\\x0c\\x00\\x00\\x00" >"$corpus/empty-unixsk.img"	# IMG_UNIXSK = 12
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cr-seeds.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
