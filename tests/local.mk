@@ -243,3 +243,14 @@ EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.
+
+# Sockets (src/cr/sk-inet.c, sk-netlink.c): TCP, UDP, netlink.
+CR_SK_TESTS = tests/cr/sk_tcp_pair
+check_PROGRAMS += $(CR_SK_TESTS)
+tests_cr_sk_tcp_pair_SOURCES = tests/cr/sk_tcp_pair.c tests/cr/skstream.h
+tests_cr_sk_tcp_pair_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_pair_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_pair_LDADD = $(CR_TEST_LINK_LIBS)
+CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
+TESTS += $(CR_SK_DESCS)
+EXTRA_DIST += $(CR_SK_DESCS)

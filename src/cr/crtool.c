@@ -16,7 +16,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage:\n"
 		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats]\n"
-		"              [--ghost-limit SIZE] [--external ID]... [-v]\n"
+		"              [--ghost-limit SIZE] [--external ID]... [--tcp-established] [-v]\n"
 		"  crtool restore -D DIR [--detach] [--pidfile FILE] [--inherit-fd N:ID]... [-v]\n"
 		"  crtool check [--json]\n"
 		"  crtool show DIR [--json]\n"
@@ -29,7 +29,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEAVE_RUNNING = 256, OPT_LEAVE_STOPPED, OPT_DETACH, OPT_PIDFILE, OPT_JSON, OPT_STATS,
-       OPT_GHOST_LIMIT, OPT_EXTERNAL, OPT_INHERIT_FD };
+       OPT_GHOST_LIMIT, OPT_EXTERNAL, OPT_INHERIT_FD, OPT_TCP_ESTABLISHED };
 
 static const struct option long_opts[] = {
 	{ "tree", required_argument, NULL, 't' },
@@ -43,6 +43,7 @@ static const struct option long_opts[] = {
 	{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 	{ "external", required_argument, NULL, OPT_EXTERNAL },
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
+	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -151,6 +152,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			if (!c->dump.externals)
 				abort();
 			c->dump.externals[c->dump.nr_externals++] = optarg;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			c->dump.tcp_established = true;
 			break;
 		case OPT_INHERIT_FD:
 			if (parse_inherit(optarg, &c->rst) < 0)

@@ -15,6 +15,7 @@
 #include "files.h"
 #include "image.h"
 #include "log.h"
+#include "sk-inet.h"
 #include "util.h"
 
 /* Character devices that carry no state and can simply be opened again. */
@@ -164,7 +165,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &inet_ops, &netlink_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -189,6 +190,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 		return &external_ops;
 	if (!strncmp(d->target, "pipe:[", 6) && fmt == S_IFIFO)
 		return &pipe_ops;
+	if (fmt == S_IFSOCK && sk_classify(d))	/* inet, netlink (sk_dump_prepare() saw them) */
+		return sk_classify(d);
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
@@ -313,6 +316,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 		ret = external_check(fs);
 	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
+	if (!ret)
+		ret = sk_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }
 
@@ -327,6 +332,7 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->epolls);
 	free(fs->pipe_ends);
 	free(fs->f);
+	sk_dump_free(fs);
 }
 
 /*
@@ -410,6 +416,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 
 	if (!ret)
 		ret = ghosts_restore_load(rc);
+	if (!ret)
+		ret = sk_restore_load(rc);
 	if (ret < 0)
 		return ret;
 
@@ -443,7 +451,7 @@ int restore_files_prepare(struct rst_ctx *rc)
 		}
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return 0;
+	return sk_restore_finish(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -454,6 +462,7 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->files = NULL;
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
+	sk_restore_release(rc);
 }
 
 static bool is_target_fd(FdsEntry *fds, int fd)

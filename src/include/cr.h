@@ -51,6 +51,8 @@ struct file_seen {
 	struct pstree *tree;
 	struct pipe_ends *pipe_ends;
 	int nr_pipe_ends;
+	/* sk-inet.c: the tree's inet and netlink sockets */
+	struct sk_seen *sk;
 };
 
 struct shmem_seen {
@@ -66,6 +68,7 @@ struct dump_opts {
 	uint64_t ghost_limit;		/* 0: the default */
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
+	bool tcp_established;		/* take TCP connections to peers outside the tree */
 };
 
 struct inherit_fd {			/* --inherit-fd N:ID */
@@ -141,6 +144,7 @@ struct rst_ctx {
 	int nr_pipes;
 	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
 	int nr_ghosts;
+	struct rst_sk *sk;		/* sk-inet.c: socket images, connections to finish */
 	const struct restore_opts *opts;
 };
 

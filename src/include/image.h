@@ -24,6 +24,10 @@ enum img_kind {
 	IMG_FDS,
 	IMG_PIPES,
 	IMG_GHOSTS,
+	/* 9-13: other areas */
+	IMG_INETSK = 14,
+	IMG_NETLINKSK = 15,
+	IMG_TCPSTREAM = 16,
 	IMG_KIND_MAX,
 };
 
