@@ -469,19 +469,22 @@ static int listener_pending(struct sk_seen *ss, struct sk_info *l)
 static int check_peers(struct sk_seen *ss, bool tcp_established)
 {
 	for (int i = 0; i < ss->nr; i++) {
+		int ret = ss->s[i].ie && ss->s[i].ie->state == TCP_LISTEN ? listener_pending(ss, &ss->s[i]) : 0;
+
+		if (ret < 0)
+			return ret;
+	}
+	for (int i = 0; i < ss->nr; i++) {
 		struct sk_info *s = &ss->s[i], *peer;
 		char who[160];
 
-		if (s->ie && s->ie->state == TCP_LISTEN) {
-			int ret = listener_pending(ss, s);
-			if (ret < 0)
-				return ret;
-		}
 		if (!s->connected)
 			continue;
 		peer = find_conn(ss, &s->conn, true);
 		sk_who(who, sizeof(who), s);
-		if (!peer && !tcp_established) {
+		if (s->ie->reconnect) {
+			peer = s;	/* its peer waits in a listener of the tree */
+		} else if (!peer && !tcp_established) {
 			pr_err("%s: the TCP connection leads out of the tree (%s); dump with --tcp-established "
 			       "to take it\n", who, state_name(s->ie->state));
 			return -EOPNOTSUPP;
@@ -692,6 +695,11 @@ void sk_dump_killed(struct file_seen *fs)
 	struct sk_seen *ss = fs->sk;
 	int n = 0;
 
+	/* Our copies keep the sockets alive: the last reference goes while still blocked. */
+	for (int i = 0; ss && i < ss->nr; i++) {
+		close(ss->s[i].sk);
+		ss->s[i].sk = -1;
+	}
 	for (int i = 0; ss && i < ss->nr_locks; i++)
 		if (ss->lock_in_tree[i])
 			ss->locks[n++] = ss->locks[i];
@@ -706,7 +714,8 @@ void sk_dump_free(struct file_seen *fs)
 	if (!ss)
 		return;
 	for (int i = 0; i < ss->nr; i++) {
-		close(ss->s[i].sk);
+		if (ss->s[i].sk >= 0)
+			close(ss->s[i].sk);
 		img_free_msg(ss->s[i].ie ? &ss->s[i].ie->base : NULL);
 		img_free_msg(ss->s[i].ne ? &ss->s[i].ne->base : NULL);
 		img_free_msg(ss->s[i].ts ? &ss->s[i].ts->base : NULL);
