@@ -767,12 +767,35 @@ static void rst_who(char *buf, size_t len, const FdEntry *e, const InetSkEntry *
 		 ie->has_dst_port ? " - " : "", b);
 }
 
+static int64_t saved_opt(const InetSkEntry *ie, int level, int name)
+{
+	for (size_t k = 0; k < ie->n_opts; k++)
+		if (ie->opts[k]->level == level && ie->opts[k]->name == name)
+			return ie->opts[k]->value;
+	return 0;
+}
+
+/*
+ * Binding an IPv6 socket to an address makes it IPv6-only; a connected one
+ * that is not was bound by connect() itself: bind only its port, and let
+ * connect() pick the same source address again (checked in sk_connect()).
+ */
+static bool bind_port_only(const InetSkEntry *ie)
+{
+	return ie->family == AF_INET6 && ie->has_dst_port && !saved_opt(ie, IPPROTO_IPV6, IPV6_V6ONLY) &&
+	       !addr_any(AF_INET6, ie->src_addr.data);
+}
+
 static int sk_bind(int sk, const InetSkEntry *ie, const char *who)
 {
+	static const uint8_t any[16];
 	struct sockaddr_storage a;
 	socklen_t len;
+	ProtobufCBinaryData addr = ie->src_addr;
 
-	to_sockaddr(ie->family, &ie->src_addr, ie->src_port, &a, &len);
+	if (bind_port_only(ie))
+		addr.data = (uint8_t *)any;
+	to_sockaddr(ie->family, &addr, ie->src_port, &a, &len);
 	if (bind(sk, (struct sockaddr *)&a, len) < 0)
 		return log_errno(-errno, "%s: can't bind", who);
 	return 0;
@@ -781,11 +804,20 @@ static int sk_bind(int sk, const InetSkEntry *ie, const char *who)
 static int sk_connect(int sk, const InetSkEntry *ie, const char *who)
 {
 	struct sockaddr_storage a;
-	socklen_t len;
+	struct sockaddr_in6 self;
+	socklen_t len, slen = sizeof(self);
 
 	to_sockaddr(ie->family, &ie->dst_addr, ie->dst_port, &a, &len);
 	if (connect(sk, (struct sockaddr *)&a, len) < 0)
 		return log_errno(-errno, "%s: can't connect", who);
+	if (!bind_port_only(ie))
+		return 0;
+	if (getsockname(sk, (struct sockaddr *)&self, &slen) < 0)
+		return log_errno(-errno, "%s: getsockname", who);
+	if (memcmp(&self.sin6_addr, ie->src_addr.data, 16)) {
+		pr_err("%s: connect() chose another source address; the route to the peer changed\n", who);
+		return -EADDRNOTAVAIL;
+	}
 	return 0;
 }
 
@@ -906,14 +938,6 @@ static const InetSkEntry *find_inet(struct rst_ctx *rc, uint64_t ino)
 	return NULL;
 }
 
-static int sol_reuseaddr(const InetSkEntry *ie)
-{
-	for (size_t k = 0; k < ie->n_opts; k++)
-		if (ie->opts[k]->level == SOL_SOCKET && ie->opts[k]->name == SO_REUSEADDR)
-			return ie->opts[k]->value;
-	return 0;
-}
-
 /* Not connected: options, bind, listen. */
 static int plain_open(int sk, const InetSkEntry *ie, const char *who)
 {
@@ -927,7 +951,7 @@ static int plain_open(int sk, const InetSkEntry *ie, const char *who)
 	if (!ret && ie->state == TCP_LISTEN) {
 		if (listen(sk, ie->has_backlog ? (int)ie->backlog : 128) < 0)
 			return log_errno(-errno, "%s: listen", who);
-		ret = set_int(sk, SOL_SOCKET, SO_REUSEADDR, sol_reuseaddr(ie), who, "SO_REUSEADDR");
+		ret = set_int(sk, SOL_SOCKET, SO_REUSEADDR, saved_opt(ie, SOL_SOCKET, SO_REUSEADDR), who, "SO_REUSEADDR");
 	}
 	if (!ret && ie->proto == IPPROTO_UDP && ie->has_dst_port)
 		ret = sk_connect(sk, ie, who);

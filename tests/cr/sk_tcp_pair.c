@@ -34,7 +34,7 @@ static const char *const names[NR_CONN] = { "live", "full", "half", "eof" };
 
 struct sk_state {
 	struct sockaddr_storage self, peer;
-	int nodelay, keepalive, keepidle, sndbuf, flags;
+	int nodelay, keepalive, keepidle, sndbuf, flags, v6only;
 	struct linger linger;
 };
 
@@ -68,6 +68,8 @@ static void record(int fd, struct sk_state *s)
 	getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->sndbuf, &l);
 	l = sizeof(s->linger);
 	getsockopt(fd, SOL_SOCKET, SO_LINGER, &s->linger, &l);
+	l = sizeof(int);
+	getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &s->v6only, &l);	/* fails on IPv4: stays 0 */
 	s->flags = fcntl(fd, F_GETFL);
 }
 
@@ -92,6 +94,7 @@ static void compare(int i)
 	CR_EXPECT_EQ("SO_LINGER on", now.linger.l_onoff, rec[i].linger.l_onoff);
 	CR_EXPECT_EQ("SO_LINGER time", now.linger.l_linger, rec[i].linger.l_linger);
 	CR_EXPECT_EQ("file status flags", now.flags, rec[i].flags);
+	CR_EXPECT_EQ("IPV6_V6ONLY", now.v6only, rec[i].v6only);
 	if (i != FULL)	/* the full one's buffers were auto-tuned; only a set size must hold */
 		CR_EXPECT_EQ("SO_SNDBUF", now.sndbuf, rec[i].sndbuf);
 }
