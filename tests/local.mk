@@ -345,3 +345,24 @@ EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md tests/cr/real_
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.
+
+# Sockets (src/cr/sk-inet.c, sk-netlink.c): TCP, UDP, netlink.
+CR_SK_TESTS = tests/cr/sk_tcp_pair tests/cr/sk_tcp_listen tests/cr/sk_udp tests/cr/sk_netlink
+check_PROGRAMS += $(CR_SK_TESTS)
+tests_cr_sk_tcp_pair_SOURCES = tests/cr/sk_tcp_pair.c tests/cr/skstream.h
+tests_cr_sk_tcp_pair_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_pair_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_pair_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_tcp_listen_SOURCES = tests/cr/sk_tcp_listen.c tests/cr/skstream.h
+tests_cr_sk_tcp_listen_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_listen_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_listen_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_udp_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_udp_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_udp_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_netlink_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_netlink_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_netlink_LDADD = $(CR_TEST_LINK_LIBS)
+CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
+TESTS += $(CR_SK_DESCS)
+EXTRA_DIST += $(CR_SK_DESCS)

@@ -13,6 +13,7 @@
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "pidns.h"
+#include "sk-inet.h"
 #include "util.h"
 
 /* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
@@ -212,6 +213,8 @@ int cr_dump(const struct dump_opts *o)
 	t_frozen = now_ns(CLOCK_MONOTONIC);
 	if (!ret)
 		ret = check_tree(&tree);
+	if (!ret)
+		ret = sk_dump_prepare(&files);
 	for (int i = 0; i < tree.nr && !ret; i++) {
 		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
 					 .files = &files };
@@ -236,9 +239,14 @@ int cr_dump(const struct dump_opts *o)
 	/* The images stand either way: a failure here is logged, the bytes are lost. */
 	if (ret || o->after != DUMP_KILL)
 		ttys_dump_give_back(&files);
+	/* Sockets leave repair mode and their connections unblock before the tree runs again. */
+	if (ret || o->after != DUMP_KILL)
+		sk_dump_resume(&files);
 	/* A failed dump never kills: the tree goes on running. */
 	seize_release(&tree, ret ? RELEASE_RUN : o->after == DUMP_KILL ? RELEASE_KILL :
 			     o->after == DUMP_LEAVE_STOPPED ? RELEASE_STOP : RELEASE_RUN);
+	if (!ret && o->after == DUMP_KILL)
+		sk_dump_killed(&files);
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!ret && o->stats)
 		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,

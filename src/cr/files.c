@@ -16,6 +16,7 @@
 #include "files.h"
 #include "image.h"
 #include "log.h"
+#include "sk-inet.h"
 #include "util.h"
 
 /* Character devices that carry no state and can simply be opened again. */
@@ -202,7 +203,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
 	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops, &tty_ops,
-	&unixsk_ops,
+	&unixsk_ops, &inet_ops, &netlink_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -227,6 +228,8 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 		return &external_ops;
 	if (!strncmp(d->target, "pipe:[", 6) && fmt == S_IFIFO)
 		return &pipe_ops;
+	if (fmt == S_IFSOCK && sk_classify(d))	/* inet, netlink (sk_dump_prepare() saw them) */
+		return sk_classify(d);
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
@@ -364,6 +367,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 		ret = unix_dump_finish(fs, dirfd, dir);
 	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
+	if (!ret)
+		ret = sk_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
 }
 
@@ -382,6 +387,7 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->ttys);
 	ttys_dump_free(fs);
 	unix_dump_free(fs);
+	sk_dump_free(fs);
 }
 
 /*
@@ -514,6 +520,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 		ret = ghosts_restore_load(rc);
 	if (!ret)
 		ret = unix_restore_prepare(rc);
+	if (!ret)
+		ret = sk_restore_load(rc);
 	if (ret < 0)
 		return ret;
 
@@ -552,7 +560,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 			return ret;
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return ttys_restore_lock(rc);
+	ret = ttys_restore_lock(rc);
+	return ret ? ret : sk_restore_finish(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -565,6 +574,7 @@ void restore_files_release(struct rst_ctx *rc)
 	pipes_restore_release(rc);
 	ttys_restore_release(rc);
 	unix_restore_release(rc);
+	sk_restore_release(rc);
 }
 
 /* Which descriptor numbers below top the task gets: one byte each. */

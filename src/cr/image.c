@@ -20,6 +20,7 @@
 #include "ns.pb-c.h"
 #include "ipc.pb-c.h"
 #include "mnt.pb-c.h"
+#include "sk-inet.pb-c.h"
 
 const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_INVENTORY] = { "inventory.img", false, &inventory_entry__descriptor, NULL },
@@ -35,6 +36,9 @@ const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_MNT] = { "mnt.img", false, &mnt_img_entry__descriptor, NULL },
 	[IMG_NETNS] = { "netns.img", false, &netns_entry__descriptor, NULL },
 	[IMG_UNIXSK] = { "unixsk.img", false, &unix_sk_entry__descriptor, NULL },
+	[IMG_INETSK] = { "inetsk.img", false, &inet_sk_entry__descriptor, NULL },
+	[IMG_NETLINKSK] = { "netlinksk.img", false, &netlink_sk_entry__descriptor, NULL },
+	[IMG_TCPSTREAM] = { "tcp-stream-%d.img", true, &tcp_stream_entry__descriptor, NULL },
 };
 
 struct img_header {

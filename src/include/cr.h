@@ -60,6 +60,8 @@ struct file_seen {
 	int nr_taken;
 	/* sk-unix.c: the unix sockets of the tree's network namespace */
 	struct unix_table *unixsk;
+	/* sk-inet.c: the tree's inet and netlink sockets */
+	struct sk_seen *sk;
 };
 
 struct shmem_seen {
@@ -76,6 +78,7 @@ struct dump_opts {
 	uint64_t max_tmpfs;		/* --max-tmpfs-size; 0: the default */
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
+	bool tcp_established;		/* take TCP connections to peers outside the tree */
 };
 
 struct inherit_fd {			/* --inherit-fd N:ID */
@@ -164,6 +167,7 @@ struct rst_ctx {
 	int nr_ttys;
 	struct rst_unix *unixsk;	/* sk-unix.c: every unix socket, made before the files */
 	int nr_unixsk;
+	struct rst_sk *sk;		/* sk-inet.c: socket images, connections to finish */
 	const struct restore_opts *opts;
 };
 

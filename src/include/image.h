@@ -28,6 +28,9 @@ enum img_kind {
 	IMG_IPC = 10,
 	IMG_MNT = 11,
 	IMG_UNIXSK = 12,
+	IMG_INETSK = 14,
+	IMG_NETLINKSK = 15,
+	IMG_TCPSTREAM = 16,
 	IMG_NETNS = 17,
 	IMG_KIND_MAX,
 };
