@@ -25,7 +25,6 @@ mkdir -p "$corpus"
 for k in "${kinds[@]}"; do
 	printf "$magic\\x$(printf %02x "${k#*:}")\\x00\\x00\\x00" >"$corpus/empty-${k%:*}.img"
 done
-# Kinds with explicit numbers (enum img_kind).
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cr-seeds.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
