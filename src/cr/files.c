@@ -402,8 +402,12 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	struct stat st;
 	int fd;
 
-	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
-		return -ENOENT;
+	if (e->has_ghost_id) {
+		if (ghost_fd(rc, e->ghost_id, &path) < 0)
+			return -ENOENT;
+		/* Reached through a /proc magic link, which O_NOFOLLOW refuses. */
+		flags &= ~O_NOFOLLOW;
+	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
