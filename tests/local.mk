@@ -220,11 +220,13 @@ CR_TEST_DESCS = \
 	tests/cr/pgrp.desc \
 	tests/cr/pgrp_orphan.desc \
 	tests/cr/pidns.desc \
+	tests/cr/pidns_nested.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
+	tests/cr/seize_race.desc \
 	tests/cr/sigactions.desc \
 	tests/cr/sigaltstack.desc \
 	tests/cr/sparse.desc \
