@@ -23,7 +23,7 @@ static bool stateless_chrdev(dev_t rdev)
 {
 	static const struct { unsigned maj, min; } ok[] = {
 		{ 1, 3 } /* null */, { 1, 5 } /* zero */, { 1, 7 } /* full */,
-		{ 1, 8 } /* random */, { 1, 9 } /* urandom */, { 5, 0 } /* tty */,
+		{ 1, 8 } /* random */, { 1, 9 } /* urandom */,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
@@ -174,7 +174,7 @@ static int reg_in_child(struct rst_ctx *rc, const FdEntry *e)
 static int reg_dump(struct fd_dump *d, FdEntry *e)
 {
 	struct stat pst;
-	char src[64];
+	char src[64], tp[PATH_MAX_LEN + 32];
 	int ret = dump_locks(d, e);
 
 	if (ret < 0)
@@ -184,7 +184,8 @@ static int reg_dump(struct fd_dump *d, FdEntry *e)
 		e->has_ghost_id = true;
 		return ghost_dump(d->fs, d->dirfd, d->dir, d->pid, src, d->target, &e->ghost_id);
 	}
-	if (d->target[0] != '/' || stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino ||
+	if (d->target[0] != '/' || stat(ns_tree_path(d->target, tp, sizeof(tp)), &pst) < 0 ||
+	    pst.st_ino != d->st.st_ino ||
 	    pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
@@ -200,7 +201,7 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops, &tty_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -228,6 +229,10 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
+		if (fd_is_mqueue(d))
+			return &mqueue_ops;
+		if (fmt == S_IFCHR && tty_chrdev(d->st.st_rdev))
+			return &tty_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
@@ -337,6 +342,8 @@ int dump_task_fds(struct dump_ctx *c)
 		ret = dump_one_fd(c, fds[i], fe->fds[i]);
 	}
 	if (!ret)
+		ret = tty_dump_ctty(c, fe);
+	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
 	protobuf_c_message_free_unpacked(&fe->base, NULL);
 	return ret;
@@ -348,6 +355,8 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 
 	if (!ret)
 		ret = external_check(fs);
+	if (!ret)
+		ret = ttys_dump_check_outside(fs);
 	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	return ret ? ret : pipes_dump_finish(fs, dirfd, dir);
@@ -365,6 +374,8 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->pipe_ends);
 	tdestroy(fs->by_desc, free);
 	fs->by_desc = NULL;
+	free(fs->ttys);
+	ttys_dump_free(fs);
 }
 
 /*
@@ -385,7 +396,7 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
 	if (fstat(fd, &st) < 0 || ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) ||
-	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id &&
+	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id && !mnt_dev_recreated(rc, e->dev) &&
 	     (st.st_ino != e->ino || st.st_dev != e->dev))) {
 		close(fd);
 		pr_err("fd %u: '%s' is no longer the file that was dumped\n", e->fd, e->path);
@@ -519,7 +530,10 @@ int restore_files_prepare(struct rst_ctx *rc)
 	int descs = 0;
 	for (int r = 0; r < n; r++)
 		descs += !r || refs[r - 1].id != refs[r].id;
-	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16);
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 +
+			ttys_restore_fd_need(rc));
+	if (!ret)
+		ret = ttys_restore_prepare(rc);
 	if (ret < 0)
 		return ret;
 	for (int r = 0; r < n; r++) {
@@ -530,7 +544,7 @@ int restore_files_prepare(struct rst_ctx *rc)
 			return ret;
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return 0;
+	return ttys_restore_lock(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -541,6 +555,7 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->files = NULL;
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
+	ttys_restore_release(rc);
 }
 
 /* Which descriptor numbers below top the task gets: one byte each. */

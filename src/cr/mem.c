@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -52,6 +54,8 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 			   !strncmp(p, "[anon:", 6)))
 		return path_is(p, "[stack]") ? VMA_KIND__VMA_STACK :
 		       path_is(p, "[heap]") ? VMA_KIND__VMA_HEAP : VMA_KIND__VMA_ANON_PRIVATE;
+	if (v->shared && p && !strncmp(p, "/SYSV", 5) && is_deleted(p))
+		return VMA_KIND__VMA_SYSV_SHM;
 	/* Unlinked files and memfds too (ghost.c); SysV segments are not files. */
 	if (p && p[0] == '/' && v->ino && strncmp(p, "/SYSV", 5))
 		return v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -63,9 +67,10 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 /* The file behind a mapping must be the one we will find by name at restore. */
 static int check_mapped_file(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 {
+	char tp[PATH_MAX_LEN + 32];
 	struct stat st;
 
-	if (stat(v->path, &st) < 0) {
+	if (stat(ns_tree_path(v->path, tp, sizeof(tp)), &st) < 0) {
 		pr_perror("pid %d: mapped file '%s'", pid, v->path);
 		return -errno;
 	}
@@ -110,9 +115,15 @@ static int fill_vma_entry(struct dump_ctx *c, const struct proc_vma *v, VmaEntry
 		e->has_ghost_id = true;
 		return ghost_dump(c->files, c->dirfd, c->dir, pid, src, v->path, &e->ghost_id);
 	}
-	if (kind == VMA_KIND__VMA_ANON_SHARED) {
+	if (kind == VMA_KIND__VMA_ANON_SHARED || kind == VMA_KIND__VMA_SYSV_SHM) {
 		e->has_shmid = true;
-		e->shmid = v->ino;
+		e->shmid = v->ino;	/* a SysV segment's inode number is its id */
+	}
+	if (kind == VMA_KIND__VMA_SYSV_SHM && !(c->files->tree->owned_ns & CLONE_NEWIPC)) {
+		pr_err("pid %d: mapping %#" PRIx64 "-%#" PRIx64 " is SysV shared memory segment %" PRIu64
+		       ", saved only with an IPC namespace of the tree's own; not supported\n",
+		       pid, v->start, v->end, v->ino);
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }
@@ -819,6 +830,39 @@ static long cached_open(struct rsys *r, struct fd_cache *fc, const char *path, b
 	return fc->fd;
 }
 
+/*
+ * A SysV attach: the whole segment at its place (SHM_REMAP), or, for a piece
+ * of one, attached anywhere and the piece moved to its address.
+ */
+static int map_sysv_shm(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e)
+{
+	struct rsys *r = &t->rs;
+	uint64_t size = PAGE_ALIGN(ipc_shm_size(rc, e->shmid)), len = e->end - e->start;
+	int flags = (e->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (e->prot & PROT_EXEC ? SHM_EXEC : 0);
+	long a;
+
+	if (!size || !e->has_shmid || e->pgoff + len > size) {
+		pr_err("pid %d: mapping %#" PRIx64 " of SysV segment %" PRIu64 " does not match ipc.img\n",
+		       t->it->pid, e->start, e->shmid);
+		return -EBADMSG;
+	}
+	if (!e->pgoff && len == size) {
+		a = RCALL(r, "shmat", SYS_shmat, e->shmid, e->start, flags | SHM_REMAP);
+		return a < 0 ? a : 0;
+	}
+	a = RCALL(r, "shmat", SYS_shmat, e->shmid, 0, flags);
+	if (a < 0)
+		return a;
+	if (RCALL(r, "mremap (SysV piece)", SYS_mremap, a + e->pgoff, len, len,
+		  MREMAP_MAYMOVE | MREMAP_FIXED, e->start) < 0)
+		return -EIO;
+	if ((e->pgoff && RCALL(r, "munmap", SYS_munmap, a, e->pgoff) < 0) ||
+	    (e->pgoff + len < size &&
+	     RCALL(r, "munmap", SYS_munmap, a + e->pgoff + len, size - e->pgoff - len) < 0))
+		return -EIO;
+	return 0;
+}
+
 static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, struct fd_cache *fc)
 {
 	struct rsys *r = &t->rs;
@@ -846,6 +890,8 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 		prot = e->prot;
 		fd = cached_open(r, fc, path, e->file_rw);
 		break;
+	case VMA_KIND__VMA_SYSV_SHM:
+		return map_sysv_shm(rc, t, e);
 	case VMA_KIND__VMA_ANON_SHARED: {
 		struct rst_shmem *s = find_shmem(rc, e->shmid);
 		flags |= MAP_SHARED;
