@@ -405,8 +405,11 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	if (e->has_ghost_id) {
 		if (ghost_fd(rc, e->ghost_id, &path) < 0)
 			return -ENOENT;
-		/* Reached through a /proc magic link, which O_NOFOLLOW refuses. */
-		flags &= ~O_NOFOLLOW;
+		/* Reopened through the restorer's /proc/self/fd link, which
+		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes
+		 * it), and O_TMPFILE (with its O_DIRECTORY bit) with ENOTDIR.
+		 * Both act only at open: the description is the same. */
+		flags &= ~(O_NOFOLLOW | O_TMPFILE);
 	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
