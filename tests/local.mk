@@ -28,8 +28,10 @@ check_PROGRAMS += \
 	tests/cr/creds \
 	tests/cr/cwd_root \
 	tests/cr/devnull \
+	tests/cr/eventfd \
 	tests/cr/fds \
 	tests/cr/fds_more \
+	tests/cr/fifo \
 	tests/cr/fpu \
 	tests/cr/ghost \
 	tests/cr/guard \
@@ -56,6 +58,7 @@ check_PROGRAMS += \
 	tests/cr/rseq \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
+	tests/cr/signalfd \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
@@ -83,6 +86,9 @@ tests_cr_cwd_root_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_devnull_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_devnull_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_eventfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_eventfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_eventfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_ghost_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_ghost_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
@@ -92,6 +98,9 @@ tests_cr_locks_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_more_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_more_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_more_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_fifo_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_fifo_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_fifo_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -167,6 +176,9 @@ tests_cr_sigactions_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sigaltstack_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sigaltstack_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sigaltstack_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_signalfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_signalfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_signalfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sparse_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sparse_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sparse_LDADD = $(CR_TEST_LINK_LIBS)
@@ -196,8 +208,10 @@ CR_TEST_DESCS = \
 	tests/cr/creds.desc \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
+	tests/cr/eventfd.desc \
 	tests/cr/fds.desc \
 	tests/cr/fds_more.desc \
+	tests/cr/fifo.desc \
 	tests/cr/ghost.desc \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
@@ -224,6 +238,7 @@ CR_TEST_DESCS = \
 	tests/cr/rseq.desc \
 	tests/cr/sigactions.desc \
 	tests/cr/sigaltstack.desc \
+	tests/cr/signalfd.desc \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
