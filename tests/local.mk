@@ -62,6 +62,7 @@ check_PROGRAMS += \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
+	tests/cr/timerfd \
 	tests/cr/tree \
 	tests/cr/umask \
 	tests/cr/vdso \
@@ -188,6 +189,9 @@ tests_cr_stack_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_threads_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_threads_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_threads_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_timerfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_timerfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_timerfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_tree_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_tree_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_tree_LDADD = $(CR_TEST_LINK_LIBS)
@@ -242,6 +246,7 @@ CR_TEST_DESCS = \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
+	tests/cr/timerfd.desc \
 	tests/cr/tree.desc \
 	tests/cr/umask.desc \
 	tests/cr/vdso.desc \

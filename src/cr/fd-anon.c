@@ -148,10 +148,21 @@ static struct timespec ns_ts(uint64_t ns)
 	return (struct timespec){ ns / 1000000000ull, ns % 1000000000ull };
 }
 
+/*
+ * Time left before the next expiration. A periodic timer that expired and
+ * was not read since shows none in fdinfo: the kernel moves it on only when
+ * it is read. It runs on, one interval from now, its ticks kept.
+ */
+static uint64_t timerfd_left(const TimerfdState *t)
+{
+	return t->value_ns ? t->value_ns : t->interval_ns;
+}
+
 static int timerfd_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	const TimerfdState *t = e->timerfd;
-	struct itimerspec its = { ns_ts(t ? t->interval_ns : 0), ns_ts(t ? t->value_ns : 0) };
+	uint64_t left = t ? timerfd_left(t) : 0;
+	struct itimerspec its = { ns_ts(t ? t->interval_ns : 0), ns_ts(left) };
 	int fd, flags = 0;
 
 	(void)rc;
@@ -162,24 +173,24 @@ static int timerfd_open(struct rst_ctx *rc, const FdEntry *e)
 	fd = timerfd_create(t->clockid, TFD_CLOEXEC | nonblock(e));
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: timerfd_create(clock %d)", e->fd, t->clockid);
-	if (t->value_ns && (t->settime_flags & TFD_TIMER_ABSTIME)) {
+	if (left && (t->settime_flags & TFD_TIMER_ABSTIME)) {
 		/* The time left is kept; an absolute timer stays absolute (and cancelable). */
 		struct timespec now;
 		uint64_t at;
 
 		clock_gettime(t->clockid, &now);
-		at = now.tv_sec * 1000000000ull + now.tv_nsec + t->value_ns;
+		at = now.tv_sec * 1000000000ull + now.tv_nsec + left;
 		its.it_value = ns_ts(at);
 		flags = t->settime_flags;
 	}
-	if (t->value_ns && timerfd_settime(fd, flags, &its, NULL) < 0)
+	if (left && timerfd_settime(fd, flags, &its, NULL) < 0)
 		goto fail;
 	if (t->ticks && ioctl(fd, TFD_IOC_SET_TICKS, &t->ticks) < 0)
 		goto fail;
 	return fd;
 fail:
 	flags = log_errno(-errno, "fd %u: can't arm the timerfd (clock %d, %" PRIu64 " ns, %" PRIu64
-			  " ticks)", e->fd, t->clockid, t->value_ns, t->ticks);
+			  " ticks)", e->fd, t->clockid, left, t->ticks);
 	close(fd);
 	return flags;
 }
