@@ -28,6 +28,7 @@ check_PROGRAMS += \
 	tests/cr/creds \
 	tests/cr/cwd_root \
 	tests/cr/devnull \
+	tests/cr/epoll \
 	tests/cr/eventfd \
 	tests/cr/fds \
 	tests/cr/fds_more \
@@ -87,6 +88,9 @@ tests_cr_cwd_root_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_devnull_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_devnull_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_epoll_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_epoll_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_epoll_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_eventfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_eventfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_eventfd_LDADD = $(CR_TEST_LINK_LIBS)
@@ -212,6 +216,7 @@ CR_TEST_DESCS = \
 	tests/cr/creds.desc \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
+	tests/cr/epoll.desc \
 	tests/cr/eventfd.desc \
 	tests/cr/fds.desc \
 	tests/cr/fds_more.desc \
