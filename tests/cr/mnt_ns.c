@@ -5,8 +5,10 @@
  * (directories, data with a hole, a symlink, a hard link, a fifo, modes,
  * owners, times), keeps a descriptor on one file, maps another MAP_SHARED
  * in two processes, and maps a deleted file there MAP_SHARED in both.
- * After restore the tmpfs mounts are there with their options and exactly
- * that content, the mappings still share, and /proc is the namespace's own.
+ * It also unmounts one of the host's mounts from its copy. After restore
+ * the list of mounts is the same (types, sources, options), the tmpfs
+ * mounts have exactly that content, the mappings still share, and /proc is
+ * the namespace's own.
  */
 #include "crtest.h"
 
@@ -193,6 +195,68 @@ static void check_mounts(void)
 		 self, (int)getpid());
 }
 
+/*
+ * Our mounts as a sorted list of "root mountpoint options - type source
+ * super-options" (ids and device numbers change with a restore).
+ */
+static char mounts_at_ready[32768];
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void mount_list(char *out, size_t len)
+{
+	static char text[32768], norm[32768];
+	static char *lines[512];
+	char *save = NULL, *line;
+	size_t used = 0, n = 0;
+
+	cr_read_file("/proc/self/mountinfo", text, sizeof(text));
+	for (line = strtok_r(text, "\n", &save); line && n < CR_ARRAY_SIZE(lines);
+	     line = strtok_r(NULL, "\n", &save)) {
+		char root[1024], mp[1024], opts[256], *dash = strstr(line, " - ");
+		int k;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s %255s", root, mp, opts) != 3)
+			cr_die("bad mountinfo line '%s'", line);
+		k = snprintf(norm + used, sizeof(norm) - used, "%s %s %s%s", root, mp, opts, dash);
+		if (k < 0 || (size_t)k >= sizeof(norm) - used)
+			cr_die("too many mounts");
+		lines[n++] = norm + used;
+		used += k + 1;
+	}
+	qsort(lines, n, sizeof(*lines), cmp_lines);
+	out[0] = '\0';
+	for (size_t i = 0, o = 0; i < n; i++) {
+		int k = snprintf(out + o, len - o, "%s\n", lines[i]);
+
+		if (k < 0 || (size_t)k >= len - o)
+			cr_die("mount list too long");
+		o += k;
+	}
+}
+
+/* Drop one mount of the host's copy: restore must unmount it from its copy too. */
+static void drop_a_host_mount(void)
+{
+	static char text[32768];
+	char mp[1024] = "", *save = NULL;
+
+	cr_read_file("/proc/self/mountinfo", text, sizeof(text));
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char m[1024];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", m) == 1 && strcmp(m, "/") &&
+		    strncmp(m, "/proc", 5) && strncmp(m, "/dev", 4) && strncmp(m, "/tmp", 4))
+			snprintf(mp, sizeof(mp), "%s", m);
+	}
+	if (mp[0] && umount2(mp, MNT_DETACH) < 0)
+		cr_die("umount %s: %s", mp, strerror(errno));
+	cr_log("unmounted %s", mp[0] ? mp : "(nothing)");
+}
+
 static void check_maps(const char *who)
 {
 	/* The first word is where the root writes after its checks. */
@@ -208,6 +272,7 @@ int main(int argc, char **argv)
 	cr_init(argc, argv);
 	if (getpid() != 1)
 		cr_die("not the init of a PID namespace (run with flags=pidns unshare=mount-proc)");
+	drop_a_host_mount();
 	setup();
 	kid = cr_spawn("child");
 	if (kid == 0) {
@@ -219,8 +284,19 @@ int main(int argc, char **argv)
 			 "child: the root's writes are not shared (%#x %#x)", file_map[1], ghost_map[1]);
 		cr_child_exit();
 	}
+	mount_list(mounts_at_ready, sizeof(mounts_at_ready));
 	cr_ready();
 	cr_wait_term();
+	{
+		static char now[sizeof(mounts_at_ready)];
+
+		mount_list(now, sizeof(now));
+		if (strcmp(now, mounts_at_ready)) {
+			cr_log("mounts at readiness:\n%s", mounts_at_ready);
+			cr_log("mounts now:\n%s", now);
+			cr_fail("the mounts differ from those at readiness (see the log)");
+		}
+	}
 	check_content();
 	check_mounts();
 	check_maps("root");
