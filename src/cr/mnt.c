@@ -2,9 +2,11 @@
  * A mount namespace the tree owns. The supported shape is a job container's:
  * a copy of the host's mounts (same superblock, root and mount point as a
  * mount of crtool's namespace: taken as they are), plus tmpfs mounts of its
- * own (saved with their whole content and recreated) and proc instances
- * (mounted again by the tree's pidns init). Anything else fails the dump,
- * naming the mount point and the filesystem type.
+ * own (saved with their whole content and recreated), proc instances
+ * (mounted again by the tree's pidns init) and an empty devpts instance
+ * with its ptmx bound on /dev/ptmx (the terminals are the tty code's; the
+ * new instance's directory is left to it in rst_ns.devpts_fd). Anything
+ * else fails the dump, naming the mount point and the filesystem type.
  *
  * Restore: crtool unshares a copy of its own namespace, makes it private,
  * unmounts what the dumped namespace did not have, and recreates the tmpfs
@@ -183,11 +185,45 @@ static int classify(pid_t root, const struct mnt_info *m, const struct mnt_info 
 		return MNT_KIND__MNT_TMPFS;
 	if (!strcmp(m->root, "/") && !strcmp(m->fstype, "proc"))
 		return MNT_KIND__MNT_PROC;
-	/* TODO: an empty private devpts instance (newinstance), for the tty code. */
+	if ((!strcmp(m->root, "/") || !strcmp(m->root, "/ptmx")) && !strcmp(m->fstype, "devpts"))
+		return MNT_KIND__MNT_DEVPTS;
 	pr_err("pid %d: mount point %s (%s, source '%s', root %s) of the tree's mount namespace is "
-	       "neither crtool's nor a tmpfs or proc of its own; not supported\n",
+	       "neither crtool's nor a tmpfs, proc or devpts of its own; not supported\n",
 	       root, m->mp, m->fstype, m->source, m->root);
 	return -EOPNOTSUPP;
+}
+
+/*
+ * A devpts instance of the tree's own must hold no terminal yet (the
+ * terminals themselves are the tty code's); a bind of a ptmx must be of an
+ * instance mounted in the namespace.
+ */
+static int check_devpts(pid_t root, const struct mnt_info *t, int nt, int i)
+{
+	const struct mnt_info *m = &t[i];
+	char path[PATH_MAX_LEN + 64];
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	if (!strcmp(m->root, "/ptmx")) {
+		for (int k = 0; k < nt; k++)
+			if (k != i && t[k].dev == m->dev && !strcmp(t[k].root, "/"))
+				return 0;
+		pr_err("pid %d: %s is the ptmx of a devpts instance not mounted in the tree's namespace; not supported\n",
+		       root, m->mp);
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root%s", root, m->mp);
+	d = opendir(path);
+	if (!d)
+		return log_errno(-errno, "pid %d: can't list its devpts %s", root, m->mp);
+	while ((errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "ptmx")) {
+			pr_err("pid %d: devpts %s holds terminal %s; terminals of a private devpts are not supported yet\n",
+			       root, m->mp, de->d_name);
+			return -EOPNOTSUPP;
+		}
+	return errno ? log_errno(-errno, "pid %d: can't list its devpts %s", root, m->mp) : 0;
 }
 
 static int classify_all(pid_t root, struct mnt_info **t, int *nt, int **kinds)
@@ -206,6 +242,9 @@ static int classify_all(pid_t root, struct mnt_info **t, int *nt, int **kinds)
 			ret = k;
 		(*kinds)[i] = k;
 	}
+	for (int i = 0; i < *nt && !ret; i++)
+		if ((*kinds)[i] == MNT_KIND__MNT_DEVPTS)
+			ret = check_devpts(root, *t, *nt, i);
 	free_mounts(h, nh);
 	return ret;
 }
@@ -501,7 +540,7 @@ static int check_entry(struct rst_ctx *rc, struct rst_mnt *rm, MntImgEntry *r)
 		goto bad;
 	if (r->mnt) {
 		if (r->mnt->mountpoint[0] != '/' || r->mnt->kind < MNT_KIND__MNT_HOST ||
-		    r->mnt->kind > MNT_KIND__MNT_PROC || rm->nr_files)
+		    r->mnt->kind > MNT_KIND__MNT_DEVPTS || rm->nr_files)
 			goto bad;
 		return 0;
 	}
@@ -784,6 +823,40 @@ static int mount_tmpfs(struct rst_ctx *rc, const MntEntry *m)
 	return ret;
 }
 
+/* A new devpts instance (its own pty numbers), or a bind of its ptmx. */
+static int mount_devpts(struct rst_ctx *rc, const MntEntry *m)
+{
+	struct rst_mnt *rm = rc->ns.mnt;
+	uint32_t flags = m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+				     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
+	char src[PATH_MAX_LEN];
+
+	if (!strcmp(m->root, "/")) {
+		if (mount(m->source, m->mountpoint, "devpts", flags, m->data) < 0)
+			return log_errno(-errno, "can't mount devpts on %s (%s)", m->mountpoint, m->data);
+		if (rc->ns.devpts_fd < 0) {
+			rc->ns.devpts_fd = open(m->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rc->ns.devpts_fd < 0)
+				return log_errno(-errno, "can't open the new devpts %s", m->mountpoint);
+		}
+		return 0;
+	}
+	for (int i = 0; i < rm->nr; i++) {
+		MntEntry *d = rm->mnts[i];
+
+		if (d == m)
+			break;
+		if (d->kind != MNT_KIND__MNT_DEVPTS || d->dev != m->dev || strcmp(d->root, "/"))
+			continue;
+		snprintf(src, sizeof(src), "%s/ptmx", strcmp(d->mountpoint, "/") ? d->mountpoint : "");
+		if (mount(src, m->mountpoint, NULL, MS_BIND, NULL) < 0)
+			return log_errno(-errno, "can't bind %s on %s", src, m->mountpoint);
+		return 0;
+	}
+	pr_err("mnt.img: %s binds the ptmx of a devpts instance mounted after it, or not at all\n", m->mountpoint);
+	return -EBADMSG;
+}
+
 int mnt_restore_build(struct rst_ctx *rc)
 {
 	struct rst_mnt *rm = rc->ns.mnt;
@@ -792,9 +865,12 @@ int mnt_restore_build(struct rst_ctx *rc)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return log_errno(-errno, "can't make the tree's mount namespace private");
 	ret = trim_host_mounts(rm);
-	for (int i = 0; i < rm->nr && !ret; i++)
+	for (int i = 0; i < rm->nr && !ret; i++) {
 		if (rm->mnts[i]->kind == MNT_KIND__MNT_TMPFS)
 			ret = mount_tmpfs(rc, rm->mnts[i]);
+		else if (rm->mnts[i]->kind == MNT_KIND__MNT_DEVPTS)
+			ret = mount_devpts(rc, rm->mnts[i]);
+	}
 	return ret;
 }
 

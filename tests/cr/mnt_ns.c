@@ -5,7 +5,8 @@
  * (directories, data with a hole, a symlink, a hard link, a fifo, modes,
  * owners, times), keeps a descriptor on one file, maps another MAP_SHARED
  * in two processes, and maps a deleted file there MAP_SHARED in both.
- * It also unmounts one of the host's mounts from its copy. After restore
+ * It also mounts a devpts instance of its own on /dev/pts with its ptmx
+ * bound on /dev/ptmx, and unmounts one of the host's mounts from its copy. After restore
  * the list of mounts is the same (types, sources, options), the tmpfs
  * mounts have exactly that content, the mappings still share, and /proc is
  * the namespace's own.
@@ -89,6 +90,10 @@ static void setup(void)
 	    mount("subfs", "/dev/shm/sub", "tmpfs", MS_NOEXEC, "size=1024k,mode=0711") < 0)
 		die_errno("mount tmpfs on /dev/shm/sub");
 	write_file("/dev/shm/sub/inner", "inner\n", 6, 0600);
+	/* A job container's own terminals: an empty devpts instance and its ptmx. */
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0 ||
+	    mount("/dev/pts/ptmx", "/dev/ptmx", NULL, MS_BIND, NULL) < 0)
+		die_errno("mount devpts on /dev/pts");
 	file_map = map_file("/dev/shm/mapped", false);
 	ghost_map = map_file("/dev/shm/ghost", true);
 	cr_fill(file_map, MAP_LEN, 5);
@@ -188,6 +193,19 @@ static void check_mounts(void)
 		 "/dev/shm is not the 64 MiB tmpfs (type %#lx, %ld blocks)", (long)sf.f_type, (long)sf.f_blocks);
 	CR_CHECK(statfs("/dev/shm/sub", &sf) == 0 && sf.f_type == TMPFS_MAGIC && sf.f_blocks * sf.f_bsize == 1024 * 1024L &&
 		 (sf.f_flags & ST_NOEXEC), "/dev/shm/sub is not the 1 MiB noexec tmpfs");
+	/* Our own devpts: the first terminal opened is number 0, and appears there. */
+	{
+		int ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		char name[64] = "";
+		struct stat st;
+
+		CR_CHECK(ptm >= 0 && ptsname_r(ptm, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/0") &&
+			 stat(name, &st) == 0 && S_ISCHR(st.st_mode),
+			 "/dev/ptmx did not give /dev/pts/0 of a devpts of our own ('%s': %s)", name,
+			 strerror(errno));
+		if (ptm >= 0)
+			close(ptm);
+	}
 	/* Our own proc: pid 1 is us. */
 	n = readlink("/proc/self", self, sizeof(self) - 1);
 	self[n > 0 ? n : 0] = '\0';
