@@ -56,17 +56,28 @@ check_PROGRAMS += \
 	tests/cr/pgrp \
 	tests/cr/pgrp_orphan \
 	tests/cr/pidns \
+	tests/cr/pidns_nested \
+	tests/cr/pipe \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
+	tests/cr/real_pipeline \
+	tests/cr/real_python \
+	tests/cr/real_shm4 \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
+	tests/cr/seize_race \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
+	tests/cr/sk_unix_dgram \
+	tests/cr/sk_unix_seqpacket \
+	tests/cr/sk_unix_stream \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
 	tests/cr/tree \
+	tests/cr/tty_ctty \
+	tests/cr/tty_pty \
 	tests/cr/umask \
 	tests/cr/uts_ns \
 	tests/cr/vdso \
@@ -146,6 +157,12 @@ tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_seize_race_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_seize_race_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_seize_race_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pidns_nested_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pidns_nested_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pidns_nested_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_maps_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_maps_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_maps_LDADD = $(CR_TEST_LINK_LIBS)
@@ -182,12 +199,24 @@ tests_cr_pgrp_orphan_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_pidns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_pidns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_pidns_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pipe_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pipe_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pipe_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_posix_timers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_posix_timers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_prctl_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_prctl_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_prctl_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_pipeline_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_pipeline_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_python_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_python_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_python_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_shm4_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_shm4_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_shm4_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_rlimits_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_rlimits_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_rlimits_LDADD = $(CR_TEST_LINK_LIBS)
@@ -203,6 +232,18 @@ tests_cr_sigactions_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sigaltstack_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sigaltstack_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sigaltstack_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_dgram_SOURCES = tests/cr/sk_unix_dgram.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_dgram_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_dgram_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_dgram_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_seqpacket_SOURCES = tests/cr/sk_unix_seqpacket.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_seqpacket_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_seqpacket_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_seqpacket_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_unix_stream_SOURCES = tests/cr/sk_unix_stream.c tests/cr/sk_unix_common.c tests/cr/sk_unix.h
+tests_cr_sk_unix_stream_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_unix_stream_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_unix_stream_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sparse_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sparse_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sparse_LDADD = $(CR_TEST_LINK_LIBS)
@@ -215,6 +256,12 @@ tests_cr_threads_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_tree_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_tree_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_tree_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_tty_ctty_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_tty_ctty_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_tty_ctty_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_tty_pty_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_tty_pty_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_tty_pty_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_umask_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_umask_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_umask_LDADD = $(CR_TEST_LINK_LIBS)
@@ -260,24 +307,36 @@ CR_TEST_DESCS = \
 	tests/cr/pgrp.desc \
 	tests/cr/pgrp_orphan.desc \
 	tests/cr/pidns.desc \
+	tests/cr/pidns_nested.desc \
+	tests/cr/pipe.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
+	tests/cr/real_pipeline.desc \
+	tests/cr/real_python.desc \
+	tests/cr/real_shm4.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
+	tests/cr/seize_race.desc \
 	tests/cr/sigactions.desc \
 	tests/cr/sigaltstack.desc \
+	tests/cr/sk_unix_dgram.desc \
+	tests/cr/sk_unix_seqpacket.desc \
+	tests/cr/sk_unix_stream.desc \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
 	tests/cr/tree.desc \
+	tests/cr/tty_ctty.desc \
+	tests/cr/tty_pty.desc \
 	tests/cr/umask.desc \
 	tests/cr/uts_ns.desc \
 	tests/cr/vdso.desc \
 	tests/cr/zombie.desc
 TESTS += $(CR_TEST_DESCS)
 # Scripts that drive crtool themselves (external descriptors, faults).
-CR_SCRIPT_TESTS = tests/cr/external.sh
+CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh tests/cr/tty_external.sh \
+	tests/cr/sk_unix_external.sh
 TESTS += $(CR_SCRIPT_TESTS)
 EXTRA_DIST += $(CR_SCRIPT_TESTS)
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.
@@ -288,7 +347,28 @@ AM_TESTS_ENVIRONMENT = \
 	CR_TESTDIR=$(abs_top_builddir)/tests/cr; \
 	export CRTOOL CR_TESTDIR;
 
-EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md
+EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md tests/cr/real_python.py
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.
+
+# Sockets (src/cr/sk-inet.c, sk-netlink.c): TCP, UDP, netlink.
+CR_SK_TESTS = tests/cr/sk_tcp_pair tests/cr/sk_tcp_listen tests/cr/sk_udp tests/cr/sk_netlink
+check_PROGRAMS += $(CR_SK_TESTS)
+tests_cr_sk_tcp_pair_SOURCES = tests/cr/sk_tcp_pair.c tests/cr/skstream.h
+tests_cr_sk_tcp_pair_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_pair_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_pair_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_tcp_listen_SOURCES = tests/cr/sk_tcp_listen.c tests/cr/skstream.h
+tests_cr_sk_tcp_listen_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_listen_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_listen_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_udp_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_udp_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_udp_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_sk_netlink_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_netlink_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_netlink_LDADD = $(CR_TEST_LINK_LIBS)
+CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
+TESTS += $(CR_SK_DESCS)
+EXTRA_DIST += $(CR_SK_DESCS)

@@ -12,6 +12,8 @@
 #include "image.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "pidns.h"
+#include "sk-inet.h"
 #include "util.h"
 
 /* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
@@ -173,15 +175,9 @@ static int check_tree(struct pstree *t)
 		       root->pid);
 		return -EOPNOTSUPP;
 	}
-	for (int i = 0; i < t->nr; i++) {
-		struct pstree_item *it = t->items[i];
-
-		if (i && it->ns_levels != it->parent->ns_levels) {
-			pr_err("pid %d: nested PID namespaces inside the tree are not supported yet\n", it->pid);
-			return -EOPNOTSUPP;
-		}
-	}
-	ret = ns_check_tree(t);
+	ret = pidns_dump_check(t);
+	if (ret == 0)
+		ret = ns_check_tree(t);
 	return ret < 0 ? ret : check_sharing(t);
 }
 
@@ -217,6 +213,8 @@ int cr_dump(const struct dump_opts *o)
 	t_frozen = now_ns(CLOCK_MONOTONIC);
 	if (!ret)
 		ret = check_tree(&tree);
+	if (!ret)
+		ret = sk_dump_prepare(&files);
 	for (int i = 0; i < tree.nr && !ret; i++) {
 		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
 					 .files = &files };
@@ -238,9 +236,17 @@ int cr_dump(const struct dump_opts *o)
 		ret = log_errno(-errno, "can't fsync '%s'", o->dir);
 	if (ret)
 		unlinkat(dirfd, "inventory.img", 0);
+	/* The images stand either way: a failure here is logged, the bytes are lost. */
+	if (ret || o->after != DUMP_KILL)
+		ttys_dump_give_back(&files);
+	/* Sockets leave repair mode and their connections unblock before the tree runs again. */
+	if (ret || o->after != DUMP_KILL)
+		sk_dump_resume(&files);
 	/* A failed dump never kills: the tree goes on running. */
 	seize_release(&tree, ret ? RELEASE_RUN : o->after == DUMP_KILL ? RELEASE_KILL :
 			     o->after == DUMP_LEAVE_STOPPED ? RELEASE_STOP : RELEASE_RUN);
+	if (!ret && o->after == DUMP_KILL)
+		sk_dump_killed(&files);
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!ret && o->stats)
 		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,

@@ -145,6 +145,7 @@ struct async_writer {
 	size_t len;
 	bool busy, stop;
 	int err;
+	bool reported;			/* err was logged (once) */
 };
 
 static void *aw_main(void *arg)
@@ -178,9 +179,11 @@ static int aw_wait_idle(struct async_writer *aw)
 		pthread_cond_wait(&aw->cond, &aw->lock);
 	err = aw->err;
 	pthread_mutex_unlock(&aw->lock);
-	if (err)
+	if (err && !aw->reported) {
+		aw->reported = true;
 		return log_errno(err, "can't write %s", aw->path);
-	return 0;
+	}
+	return err;
 }
 
 static int aw_submit(struct async_writer *aw, const uint8_t *data, size_t len)
@@ -910,11 +913,22 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 	return 0;
 }
 
+/* The VMA holding [addr, addr + len): binary search, the VMAs being in address order. */
 static VmaEntry *vma_of(MmEntry *mm, uint64_t addr, uint64_t len)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->start <= addr && addr + len <= mm->vmas[i]->end)
-			return mm->vmas[i];
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {		/* first VMA starting above addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid]->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && mm->vmas[lo - 1]->start <= addr && addr + len <= mm->vmas[lo - 1]->end &&
+	    addr + len >= addr)
+		return mm->vmas[lo - 1];
 	return NULL;
 }
 
@@ -1037,6 +1051,12 @@ static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *p
 	uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
 	VmaEntry *e = vma_of(f->t->mm, pe->vaddr, len);
 
+	if (e && pe->has_offset && pe->offset + len > f->file_size && pe->offset + len > pe->offset) {
+		pr_err("%s is truncated: pagemap entry %#" PRIx64 " (%u pages) needs %" PRIu64
+		       " bytes, the file has %" PRIu64 "\n", f->path, pe->vaddr, pe->nr_pages,
+		       pe->offset + len, (uint64_t)f->file_size);
+		return -EBADMSG;
+	}
 	if (!e || !pe->has_offset || !(pe->flags & PE_PRESENT) || pe->offset + len > f->file_size ||
 	    pe->offset + len < pe->offset) {
 		pr_err("%s: pagemap entry %#" PRIx64 " (%u pages) is inconsistent with the image\n",
@@ -1134,10 +1154,28 @@ static int finish_vma(struct rst_task *t, VmaEntry *e)
 	return 0;
 }
 
+/* VMAs come in address order, apart and non-empty (the page lookups rely on it). */
+static int check_vma_order(struct rst_ctx *rc, struct rst_task *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (e->start >= e->end || (i && t->mm->vmas[i - 1]->end > e->start)) {
+			pr_err("%s/mm-%d.img: VMA %zu (%#" PRIx64 "-%#" PRIx64 ") is empty, out of order "
+			       "or overlaps the one before\n", rc->dir, t->it->pid, i, e->start, e->end);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
 int restore_task_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	struct fd_cache fc = { .fd = -1 };
-	int ret = rsys_attach(&t->rs, t->it->pid, (uint64_t)(uintptr_t)cr_syscall_gadget);
+	int ret = check_vma_order(rc, t);
+
+	if (!ret)
+		ret = rsys_attach(&t->rs, t->it->pid, (uint64_t)(uintptr_t)cr_syscall_gadget);
 
 	/* The readiness pipe and log descriptor, if the task had no time to close them. */
 	for (int i = 0; i < 2 && !ret; i++) {
