@@ -46,7 +46,6 @@ check_PROGRAMS += \
 	tests/cr/mm_fields \
 	tests/cr/mnt_ns \
 	tests/cr/mnt_refused_bind \
-	tests/cr/mnt_refused_devpts \
 	tests/cr/mnt_refused_mqueue \
 	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
@@ -111,10 +110,6 @@ tests_cr_mnt_refused_size_SOURCES = tests/cr/mnt_refused.c
 tests_cr_mnt_refused_size_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_mnt_refused_size_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_mnt_refused_size_LDADD = $(CR_TEST_LINK_LIBS)
-tests_cr_mnt_refused_devpts_SOURCES = tests/cr/mnt_refused.c
-tests_cr_mnt_refused_devpts_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
-tests_cr_mnt_refused_devpts_LDFLAGS = $(CR_TEST_LINK_FLAGS)
-tests_cr_mnt_refused_devpts_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_big_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_big_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_big_LDADD = $(CR_TEST_LINK_LIBS)
@@ -297,7 +292,6 @@ CR_TEST_DESCS = \
 	tests/cr/mm_fields.desc \
 	tests/cr/mnt_ns.desc \
 	tests/cr/mnt_refused_bind.desc \
-	tests/cr/mnt_refused_devpts.desc \
 	tests/cr/mnt_refused_mqueue.desc \
 	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \

@@ -3,9 +3,10 @@
  * a copy of the host's mounts (same superblock, root and mount point as a
  * mount of crtool's namespace: taken as they are), plus tmpfs mounts of its
  * own (saved with their whole content and recreated), proc instances
- * (mounted again by the tree's pidns init) and an empty devpts instance
- * with its ptmx bound on /dev/ptmx (the terminals are the tty code's; the
- * new instance's directory is left to it in rst_ns.devpts_fd). Anything
+ * (mounted again by the tree's pidns init) and a devpts instance with its
+ * ptmx bound on /dev/ptmx (mounted again as a new instance; the terminals
+ * in the one on /dev/pts are the tty code's, which gets its directory and
+ * ptmx through rc->devpts_dirfd and rc->ptmx_path). Anything
  * else fails the dump, naming the mount point and the filesystem type.
  *
  * Restore: crtool unshares a copy of its own namespace, makes it private,
@@ -43,6 +44,7 @@ struct mnt_info {
 };
 
 struct rst_mnt {
+	char *ptmx;			/* the new devpts instance's ptmx, for fd-tty.c */
 	MntEntry **mnts;
 	int nr;
 	MntFileEntry **files;
@@ -194,16 +196,13 @@ static int classify(pid_t root, const struct mnt_info *m, const struct mnt_info 
 }
 
 /*
- * A devpts instance of the tree's own must hold no terminal yet (the
- * terminals themselves are the tty code's); a bind of a ptmx must be of an
- * instance mounted in the namespace.
+ * The terminals of a devpts instance of the tree's own are the tty code's
+ * (fd-tty.c, which recreates each pair with its index in the new instance);
+ * a bind of a ptmx must be of an instance mounted in the namespace.
  */
 static int check_devpts(pid_t root, const struct mnt_info *t, int nt, int i)
 {
 	const struct mnt_info *m = &t[i];
-	char path[PATH_MAX_LEN + 64];
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
 
 	if (!strcmp(m->root, "/ptmx")) {
 		for (int k = 0; k < nt; k++)
@@ -213,17 +212,7 @@ static int check_devpts(pid_t root, const struct mnt_info *t, int nt, int i)
 		       root, m->mp);
 		return -EOPNOTSUPP;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/root%s", root, m->mp);
-	d = opendir(path);
-	if (!d)
-		return log_errno(-errno, "pid %d: can't list its devpts %s", root, m->mp);
-	while ((errno = 0, de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "ptmx")) {
-			pr_err("pid %d: devpts %s holds terminal %s; terminals of a private devpts are not supported yet\n",
-			       root, m->mp, de->d_name);
-			return -EOPNOTSUPP;
-		}
-	return errno ? log_errno(-errno, "pid %d: can't list its devpts %s", root, m->mp) : 0;
+	return 0;
 }
 
 static int classify_all(pid_t root, struct mnt_info **t, int *nt, int **kinds)
@@ -601,6 +590,9 @@ void mnt_restore_release(struct rst_ctx *rc)
 		img_free_msg(&rm->files[i]->base);
 	free(rm->mnts);
 	free(rm->files);
+	if (rc->ptmx_path == rm->ptmx)
+		rc->ptmx_path = NULL;
+	free(rm->ptmx);
 	free(rm);
 	rc->ns.mnt = NULL;
 }
@@ -834,10 +826,15 @@ static int mount_devpts(struct rst_ctx *rc, const MntEntry *m)
 	if (!strcmp(m->root, "/")) {
 		if (mount(m->source, m->mountpoint, "devpts", flags, m->data) < 0)
 			return log_errno(-errno, "can't mount devpts on %s (%s)", m->mountpoint, m->data);
-		if (rc->ns.devpts_fd < 0) {
+		/* The terminals are recreated in the instance on /dev/pts (fd-tty.c). */
+		if (rc->ns.devpts_fd < 0 && !strcmp(m->mountpoint, "/dev/pts")) {
 			rc->ns.devpts_fd = open(m->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (rc->ns.devpts_fd < 0)
 				return log_errno(-errno, "can't open the new devpts %s", m->mountpoint);
+			rm->ptmx = xstrdup("/dev/pts/ptmx");
+			rc->devpts_dirfd = rc->ns.devpts_fd;
+			rc->own_devpts_dirfd = false;
+			rc->ptmx_path = rm->ptmx;
 		}
 		return 0;
 	}
@@ -851,6 +848,12 @@ static int mount_devpts(struct rst_ctx *rc, const MntEntry *m)
 		snprintf(src, sizeof(src), "%s/ptmx", strcmp(d->mountpoint, "/") ? d->mountpoint : "");
 		if (mount(src, m->mountpoint, NULL, MS_BIND, NULL) < 0)
 			return log_errno(-errno, "can't bind %s on %s", src, m->mountpoint);
+		/* Masters were opened as /dev/ptmx: their links must read that again. */
+		if (rm->ptmx && !strcmp(d->mountpoint, "/dev/pts") && !strcmp(m->mountpoint, "/dev/ptmx")) {
+			free(rm->ptmx);
+			rm->ptmx = xstrdup("/dev/ptmx");
+			rc->ptmx_path = rm->ptmx;
+		}
 		return 0;
 	}
 	pr_err("mnt.img: %s binds the ptmx of a devpts instance mounted after it, or not at all\n", m->mountpoint);

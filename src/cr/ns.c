@@ -370,5 +370,7 @@ void ns_restore_release(struct rst_ctx *rc)
 		close(n->tree_mnt_fd);
 	if (n->devpts_fd >= 0)
 		close(n->devpts_fd);
+	if (rc->devpts_dirfd == n->devpts_fd)
+		rc->devpts_dirfd = -1;
 	n->own_mnt_fd = n->tree_mnt_fd = n->devpts_fd = -1;
 }

@@ -6,7 +6,8 @@
  * owners, times), keeps a descriptor on one file, maps another MAP_SHARED
  * in two processes, and maps a deleted file there MAP_SHARED in both.
  * It also mounts a devpts instance of its own on /dev/pts with its ptmx
- * bound on /dev/ptmx, and unmounts one of the host's mounts from its copy. After restore
+ * bound on /dev/ptmx, holds a terminal there (master in the root, slave in
+ * the child), and unmounts one of the host's mounts from its copy. After restore
  * the list of mounts is the same (types, sources, options), the tmpfs
  * mounts have exactly that content, the mappings still share, and /proc is
  * the namespace's own.
@@ -33,7 +34,7 @@
 static const struct timespec old_times[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
 static unsigned char *ghost_map, *file_map;
 static uint64_t file_hash, ghost_hash;	/* of each mapping but its first word */
-static int small_fd;
+static int small_fd, ptm = -1, pts = -1;
 
 static void die_errno(const char *what)
 {
@@ -94,6 +95,10 @@ static void setup(void)
 	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0 ||
 	    mount("/dev/pts/ptmx", "/dev/ptmx", NULL, MS_BIND, NULL) < 0)
 		die_errno("mount devpts on /dev/pts");
+	/* A terminal of that instance: the root holds the master, the child the slave. */
+	ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (ptm < 0 || unlockpt(ptm) < 0)
+		die_errno("open /dev/ptmx");
 	file_map = map_file("/dev/shm/mapped", false);
 	ghost_map = map_file("/dev/shm/ghost", true);
 	cr_fill(file_map, MAP_LEN, 5);
@@ -193,18 +198,20 @@ static void check_mounts(void)
 		 "/dev/shm is not the 64 MiB tmpfs (type %#lx, %ld blocks)", (long)sf.f_type, (long)sf.f_blocks);
 	CR_CHECK(statfs("/dev/shm/sub", &sf) == 0 && sf.f_type == TMPFS_MAGIC && sf.f_blocks * sf.f_bsize == 1024 * 1024L &&
 		 (sf.f_flags & ST_NOEXEC), "/dev/shm/sub is not the 1 MiB noexec tmpfs");
-	/* Our own devpts: the first terminal opened is number 0, and appears there. */
+	/* Our own devpts: ours is pts 0, the next one opened is number 1, and appears there. */
 	{
-		int ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int m2 = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 		char name[64] = "";
 		struct stat st;
 
-		CR_CHECK(ptm >= 0 && ptsname_r(ptm, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/0") &&
+		CR_CHECK(ptsname_r(ptm, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/0"),
+			 "the kept master is '%s', not /dev/pts/0", name);
+		CR_CHECK(m2 >= 0 && ptsname_r(m2, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/1") &&
 			 stat(name, &st) == 0 && S_ISCHR(st.st_mode),
-			 "/dev/ptmx did not give /dev/pts/0 of a devpts of our own ('%s': %s)", name,
+			 "/dev/ptmx did not give /dev/pts/1 of a devpts of our own ('%s': %s)", name,
 			 strerror(errno));
-		if (ptm >= 0)
-			close(ptm);
+		if (m2 >= 0)
+			close(m2);
 	}
 	/* Our own proc: pid 1 is us. */
 	n = readlink("/proc/self", self, sizeof(self) - 1);
@@ -294,12 +301,16 @@ int main(int argc, char **argv)
 	setup();
 	kid = cr_spawn("child");
 	if (kid == 0) {
+		pts = open("/dev/pts/0", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (pts < 0)
+			die_errno("open /dev/pts/0");
 		cr_child_ready();
 		cr_wait_term();
 		check_maps("child");
 		/* The root wrote these after its restore, before our SIGTERM. */
 		CR_CHECK(file_map[1] == 0xa1 && ghost_map[1] == 0xa2,
 			 "child: the root's writes are not shared (%#x %#x)", file_map[1], ghost_map[1]);
+		CR_CHECK(write(pts, "ping", 4) == 4, "child: write on /dev/pts/0: %s", strerror(errno));
 		cr_child_exit();
 	}
 	mount_list(mounts_at_ready, sizeof(mounts_at_ready));
@@ -321,5 +332,12 @@ int main(int argc, char **argv)
 	file_map[1] = 0xa1;
 	ghost_map[1] = 0xa2;
 	cr_finish_children(&kid, roles, 1);
+	{
+		char buf[16] = "";
+		ssize_t n = read(ptm, buf, sizeof(buf) - 1);
+
+		CR_CHECK(n >= 4 && !memcmp(buf, "ping", 4), "master read '%.*s' (%zd), expected the child's ping",
+			 (int)(n > 0 ? n : 0), buf, n);
+	}
 	return cr_report();
 }

@@ -2,8 +2,7 @@
  * Mount namespaces crtool must refuse (built three times, the kind is the
  * argument): `bind` a bind mount of a host directory, `mqueue` an mqueue
  * filesystem, `size` a tmpfs holding more than the dump's
- * --max-tmpfs-size, `devpts` a devpts instance of its own with a terminal
- * open. The runner requires the dump to fail with a clear
+ * --max-tmpfs-size. The runner requires the dump to fail with a clear
  * message (refuse= of the sidecar) and the tree to be left running; this
  * checks that the mount and its content are still as they were.
  */
@@ -20,7 +19,6 @@
 
 #define TMPFS_MAGIC 0x01021994
 #define MQUEUE_MAGIC 0x19800202
-#define DEVPTS_MAGIC 0x1cd1
 #define BIG (2UL << 20)
 
 static char mp[2048];
@@ -38,10 +36,6 @@ static void check_mount(const char *kind)
 	if (!strcmp(kind, "bind")) {
 		snprintf(src, sizeof(src), "%s/file", mp);
 		CR_CHECK(stat(src, &st) == 0 && st.st_size == 5, "the bind mount lost %s", src);
-	} else if (!strcmp(kind, "devpts")) {
-		snprintf(src, sizeof(src), "%s/0", mp);
-		CR_CHECK(sf.f_type == DEVPTS_MAGIC && stat(src, &st) == 0 && S_ISCHR(st.st_mode),
-			 "the devpts at %s lost its terminal", mp);
 	} else if (!strcmp(kind, "mqueue")) {
 		CR_CHECK(sf.f_type == MQUEUE_MAGIC, "%s is no longer an mqueue filesystem", mp);
 	} else {
@@ -75,13 +69,6 @@ static void setup(const char *kind)
 	} else if (!strcmp(kind, "mqueue")) {
 		if (mount("mqueue", mp, "mqueue", 0, NULL) < 0)
 			cr_die("mount mqueue on %s: %s", mp, strerror(errno));
-	} else if (!strcmp(kind, "devpts")) {
-		if (mount("devpts", mp, "devpts", 0, "newinstance,ptmxmode=0666") < 0)
-			cr_die("mount devpts on %s: %s", mp, strerror(errno));
-		snprintf(src, sizeof(src), "%s/ptmx", mp);
-		/* Held open: the terminal exists as long as we hold its master. */
-		if (open(src, O_RDWR | O_NOCTTY | O_CLOEXEC) < 0)
-			cr_die("open %s: %s", src, strerror(errno));
 	} else if (!strcmp(kind, "size")) {
 		if (mount("big", mp, "tmpfs", 0, "size=8m") < 0)
 			cr_die("mount tmpfs on %s: %s", mp, strerror(errno));
@@ -92,7 +79,7 @@ static void setup(const char *kind)
 			cr_die("%s: %s", src, strerror(errno));
 		close(fd);
 	} else {
-		cr_die("unknown kind '%s' (bind, mqueue, size, devpts)", kind);
+		cr_die("unknown kind '%s' (bind, mqueue, size)", kind);
 	}
 }
 
