@@ -407,9 +407,11 @@ static int real_tty(struct fd_dump *d, dev_t *rdev)
 
 static int same_devpts(struct fd_dump *d)
 {
+	char tp[96];
 	struct stat st;
 
-	if (stat("/dev/pts", &st) < 0)
+	/* The tree's /dev/pts: a devpts instance of its own in its mount namespace. */
+	if (stat(ns_tree_path("/dev/pts", tp, sizeof(tp)), &st) < 0)
 		return log_errno(-errno, "can't stat /dev/pts");
 	if (st.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: %s belongs to another devpts instance than /dev/pts; "
@@ -498,9 +500,11 @@ int ttys_dump_check_outside(struct file_seen *fs)
 	struct dirent *de;
 	struct stat pts;
 
+	char tp[96];
+
 	if (!fs->nr_ttys)
 		return 0;
-	if (stat("/dev/pts", &pts) < 0)
+	if (stat(ns_tree_path("/dev/pts", tp, sizeof(tp)), &pts) < 0)
 		return log_errno(-errno, "can't stat /dev/pts");
 	proc = opendir("/proc");
 	if (!proc)

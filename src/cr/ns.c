@@ -251,7 +251,7 @@ int ns_restore_load(struct rst_ctx *rc)
 	struct rst_ns *n = &rc->ns;
 	int ret;
 
-	n->own_mnt_fd = n->tree_mnt_fd = -1;
+	n->own_mnt_fd = n->tree_mnt_fd = n->devpts_fd = -1;
 	if (faccessat(rc->dirfd, "ns.img", F_OK, 0) < 0 && errno == ENOENT)
 		return 0;	/* an older dump: no namespace of its own */
 	ret = img_read_one(rc->dirfd, rc->dir, IMG_NS, 0, &ns_entry__descriptor,
@@ -368,5 +368,9 @@ void ns_restore_release(struct rst_ctx *rc)
 		close(n->own_mnt_fd);
 	if (n->tree_mnt_fd >= 0)
 		close(n->tree_mnt_fd);
-	n->own_mnt_fd = n->tree_mnt_fd = -1;
+	if (n->devpts_fd >= 0)
+		close(n->devpts_fd);
+	if (rc->devpts_dirfd == n->devpts_fd)
+		rc->devpts_dirfd = -1;
+	n->own_mnt_fd = n->tree_mnt_fd = n->devpts_fd = -1;
 }

@@ -675,7 +675,8 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o, .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1 },
+	struct rst_ctx rc = { .dirfd = -1, .opts = o,
+			      .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1, .devpts_fd = -1 },
 			      .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
