@@ -12,6 +12,7 @@
 #include "image.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "pidns.h"
 #include "util.h"
 
 /* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
@@ -104,30 +105,6 @@ static int write_inventory(int dirfd, const char *dir, struct pstree *t)
 	return img_write_one(dirfd, dir, IMG_INVENTORY, 0, &inv.base);
 }
 
-/* Namespaces the engine does not save yet must be ours: otherwise say so. */
-static int check_namespaces(struct pstree_item *it)
-{
-	static const char *const kinds[] = { "mnt", "net", "ipc", "uts", "user", "cgroup", "time" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		char mine[64], theirs[64];
-		struct stat a, b;
-
-		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", kinds[i]);
-		snprintf(theirs, sizeof(theirs), "/proc/%d/ns/%s", it->pid, kinds[i]);
-		if (stat(mine, &a) < 0)
-			continue;	/* this kernel has no such namespace */
-		if (stat(theirs, &b) < 0)
-			return log_errno(-errno, "pid %d: can't stat %s", it->pid, theirs);
-		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-			pr_err("pid %d: lives in its own %s namespace, which crtool cannot dump yet\n",
-			       it->pid, kinds[i]);
-			return -EOPNOTSUPP;
-		}
-	}
-	return 0;
-}
-
 static bool same_kcmp(pid_t a, pid_t b, int type)
 {
 	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
@@ -190,24 +167,17 @@ static int check_sharing(struct pstree *t)
 static int check_tree(struct pstree *t)
 {
 	struct pstree_item *root = pstree_root(t);
+	int ret;
 
 	if (root->ns_levels > 1 && !t->root_is_pidns_init) {
 		pr_err("pid %d lives in a child PID namespace whose init is not in the tree; dump the init instead\n",
 		       root->pid);
 		return -EOPNOTSUPP;
 	}
-	for (int i = 0; i < t->nr; i++) {
-		struct pstree_item *it = t->items[i];
-		int ret = it->zombie ? 0 : check_namespaces(it);
-
-		if (ret < 0)
-			return ret;
-		if (i && it->ns_levels != it->parent->ns_levels) {
-			pr_err("pid %d: nested PID namespaces inside the tree are not supported yet\n", it->pid);
-			return -EOPNOTSUPP;
-		}
-	}
-	return check_sharing(t);
+	ret = pidns_dump_check(t);
+	if (ret == 0)
+		ret = ns_check_tree(t);
+	return ret < 0 ? ret : check_sharing(t);
 }
 
 static int open_dir(const char *dir)
@@ -253,6 +223,8 @@ int cr_dump(const struct dump_opts *o)
 	}
 	if (!ret)
 		ret = dump_files_finish(&files, dirfd, o->dir);
+	if (!ret)
+		ret = ns_dump(&tree, dirfd, o->dir, o->max_tmpfs);
 	if (!ret)
 		ret = pstree_write_image(dirfd, o->dir, &tree);
 	if (!ret)

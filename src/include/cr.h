@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ns.h"
 #include "proc.h"
 #include "pstree.h"
 #include "rsys.h"
@@ -33,8 +34,7 @@ struct dump_ctx {
 
 /* Open file descriptions seen so far in the tree, to find shared ones. */
 struct file_seen {
-	struct { pid_t pid; int fd; uint64_t dev, ino; uint32_t id; } *f;
-	int nr;
+	void *by_desc;			/* tsearch tree of struct file_key (files.c) */
 	uint32_t next_id;
 	/* fd-pipe.c: contents of the pipes and fifos met so far */
 	struct PipeDataEntry **pipes;
@@ -71,6 +71,7 @@ struct dump_opts {
 	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
 	bool stats;
 	uint64_t ghost_limit;		/* 0: the default */
+	uint64_t max_tmpfs;		/* --max-tmpfs-size; 0: the default */
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
 };
@@ -158,6 +159,7 @@ struct rst_ctx {
 	const char *ptmx_path;
 	struct rst_tty *ttys;
 	int nr_ttys;
+	struct rst_ns ns;		/* ns.c: namespaces the tree owns */
 	const struct restore_opts *opts;
 };
 

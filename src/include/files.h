@@ -38,6 +38,10 @@ struct fd_ops {
 extern const struct fd_ops pipe_ops, fifo_ops;
 extern const struct fd_ops external_ops;
 extern const struct fd_ops tty_ops;
+extern const struct fd_ops mqueue_ops;
+
+/* fd-mqueue.c */
+bool fd_is_mqueue(const struct fd_dump *d);
 extern const struct fd_ops eventfd_ops, signalfd_ops, timerfd_ops, inotify_ops, epoll_ops;
 
 /* fd-pipe.c: pipe and fifo contents */
