@@ -405,14 +405,28 @@ static int real_tty(struct fd_dump *d, dev_t *rdev)
 	return 0;
 }
 
-static int same_devpts(struct fd_dump *d)
+/* The devpts instance on /dev/pts as pid sees it (in its mount namespace). */
+static int devpts_of(pid_t pid, dev_t *dev)
 {
+	char path[64];
 	struct stat st;
 
-	if (stat("/dev/pts", &st) < 0)
-		return log_errno(-errno, "can't stat /dev/pts");
-	if (st.st_dev != d->st.st_dev) {
-		pr_err("pid %d: fd %d: %s belongs to another devpts instance than /dev/pts; "
+	snprintf(path, sizeof(path), "/proc/%d/root/dev/pts", pid);
+	if (stat(path, &st) < 0)
+		return log_errno(-errno, "can't stat %s", path);
+	*dev = st.st_dev;
+	return 0;
+}
+
+static int same_devpts(struct fd_dump *d)
+{
+	dev_t dev;
+	int ret = devpts_of(d->pid, &dev);
+
+	if (ret < 0)
+		return ret;
+	if (dev != d->st.st_dev) {
+		pr_err("pid %d: fd %d: %s belongs to another devpts instance than its /dev/pts; "
 		       "not supported\n", d->pid, d->fd, d->target);
 		return -EOPNOTSUPP;
 	}
@@ -496,12 +510,13 @@ int ttys_dump_check_outside(struct file_seen *fs)
 {
 	_cleanup_closedir_ DIR *proc = NULL;
 	struct dirent *de;
-	struct stat pts;
+	dev_t pts;
+	int ret;
 
 	if (!fs->nr_ttys)
 		return 0;
-	if (stat("/dev/pts", &pts) < 0)
-		return log_errno(-errno, "can't stat /dev/pts");
+	if ((ret = devpts_of(pstree_root(fs->tree)->pid, &pts)) < 0)
+		return ret;
 	proc = opendir("/proc");
 	if (!proc)
 		return log_errno(-errno, "can't list /proc");
@@ -518,7 +533,7 @@ int ttys_dump_check_outside(struct file_seen *fs)
 			continue;	/* gone, or a kernel thread */
 		while ((fe = readdir(d))) {
 			struct tty_seen *p = fe->d_name[0] == '.' ? NULL :
-					     holds_pair(fs, pid, fe->d_name, pts.st_dev);
+					     holds_pair(fs, pid, fe->d_name, pts);
 
 			if (p) {
 				pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose "
