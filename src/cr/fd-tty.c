@@ -65,6 +65,7 @@
 struct tty_seen {
 	uint32_t index;
 	bool state_saved;
+	bool input_counted;		/* the slave's unread input was reported */
 };
 
 struct tty_taken {			/* output read from a live master */
@@ -236,16 +237,17 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	int ret = 0;
 
-	for (;;) {
+	while (!ret) {
 		struct pollfd p = { m, POLLIN | POLLPRI, 0 };
 		int avail = 0;
 		ssize_t n;
 
 		if (poll(&p, 1, 0) < 0 || ioctl(m, FIONREAD, &avail) < 0) {
-			free(buf);
-			return log_errno(-errno, "pid %d: fd %d: pty %u: poll/FIONREAD", d->pid, d->fd,
-					 ts->index);
+			ret = log_errno(-errno, "pid %d: fd %d: pty %u: poll/FIONREAD", d->pid, d->fd,
+					ts->index);
+			break;
 		}
 		if (avail <= 0 || !(p.revents & POLLIN))
 			break;
@@ -260,18 +262,20 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 		buf = xrealloc(buf, len + avail + 1);
 		n = read(m, buf + len, avail + (ts->packet ? 1 : 0));
 		if (n <= 0 || (ts->packet && buf[len] != 0)) {
-			/* Nothing to give back to: what was read is lost. */
+			/* What was read before is given back if the tree lives on. */
 			pr_err("pid %d: fd %d: pty %u: reading its buffered output failed (%zd)\n", d->pid,
 			       d->fd, ts->index, n);
-			free(buf);
-			return -EIO;
+			ret = -EIO;
+			break;
 		}
 		if (ts->packet)
 			memmove(buf + len, buf + len + 1, --n);
 		len += n;
 	}
-	if (!len)
-		return 0;
+	if (!len) {
+		free(buf);
+		return ret;
+	}
 	ts->has_output = true;
 	ts->output.len = len;
 	ts->output.data = xmalloc(len);
@@ -279,7 +283,9 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 	d->fs->taken = xrealloc(d->fs->taken, (d->fs->nr_taken + 1) * sizeof(*d->fs->taken));
 	d->fs->taken[d->fs->nr_taken++] = (struct tty_taken){ ts->index, fcntl(m, F_DUPFD_CLOEXEC, 0),
 							       buf, len };
-	return 0;
+	if (d->fs->taken[d->fs->nr_taken - 1].master < 0)
+		ret = log_errno(-errno, "pid %d: fd %d: pty %u: F_DUPFD", d->pid, d->fd, ts->index);
+	return ret;
 }
 
 static int save_pair_state(struct fd_dump *d, int m, TtyState *ts)
@@ -373,7 +379,7 @@ void ttys_dump_free(struct file_seen *fs)
 	fs->nr_taken = 0;
 }
 
-static int save_slave_state(struct fd_dump *d, int s, TtyState *ts)
+static int save_slave_state(struct fd_dump *d, int s, struct tty_seen *pair, TtyState *ts)
 {
 	int excl, inq = 0;
 
@@ -382,7 +388,8 @@ static int save_slave_state(struct fd_dump *d, int s, TtyState *ts)
 				 d->target);
 	ts->has_slave_excl = true;
 	ts->slave_excl = excl;
-	if (inq > 0 && d->first) {
+	if (inq > 0 && !pair->input_counted) {
+		pair->input_counted = true;
 		ts->has_input_dropped = true;
 		ts->input_dropped = inq;
 		pr_warn("pid %d: fd %d: %d bytes written on the master of %s and not yet read are "
@@ -474,7 +481,7 @@ static int tty_dump(struct fd_dump *d, FdEntry *e)
 	if ((fd = grab_fd(d->pid, d->fd)) < 0)
 		return fd;
 	if (!master)
-		return save_slave_state(d, fd, ts);
+		return save_slave_state(d, fd, pair, ts);
 	if (pair->state_saved)
 		return 0;
 	pair->state_saved = true;
