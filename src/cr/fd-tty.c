@@ -488,8 +488,12 @@ static int tty_dump(struct fd_dump *d, FdEntry *e)
 	return save_pair_state(d, fd, ts);
 }
 
-/* Which pair of the tree pid's fd is an end of, or NULL. */
-static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *fd, dev_t devpts)
+/*
+ * Which pair of the tree pid's fd is an end of, or NULL. A master says only
+ * its index: it counts when pid sees the tree's devpts instance (ptmx_same).
+ */
+static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *fd, dev_t devpts,
+				   bool ptmx_same)
 {
 	_cleanup_free_ char *info = NULL;
 	char path[320];
@@ -501,12 +505,39 @@ static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *
 		return NULL;
 	if (is_pts(st.st_rdev) && st.st_dev == devpts)
 		return seen_pair(fs, pts_index(st.st_rdev));
-	if (!is_ptmx(st.st_rdev))
+	if (!is_ptmx(st.st_rdev) || !ptmx_same)
 		return NULL;
 	snprintf(path, sizeof(path), "fdinfo/%s", fd);
 	if (read_proc_file(pid, 0, path, &info) < 0 || !(v = fdinfo_field(info, "tty-index")))
 		return NULL;
 	return seen_pair(fs, strtoul(v, NULL, 10));
+}
+
+/* Does pid, outside the tree, hold an end of one of the tree's pairs? */
+static int check_outside_one(struct file_seen *fs, pid_t pid, dev_t pts)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *fe;
+	char path[64];
+	struct stat st;
+	/* A process that sees another devpts on /dev/pts has masters of another index space. */
+	bool same;
+
+	snprintf(path, sizeof(path), "/proc/%d/root/dev/pts", pid);
+	same = stat(path, &st) == 0 && st.st_dev == pts;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(d = opendir(path)))
+		return 0;	/* gone, or a kernel thread */
+	while ((fe = readdir(d))) {
+		struct tty_seen *p = fe->d_name[0] == '.' ? NULL : holds_pair(fs, pid, fe->d_name, pts, same);
+
+		if (p) {
+			pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose master "
+			       "the tree holds; not supported\n", pid, fe->d_name, p->index);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -527,29 +558,13 @@ int ttys_dump_check_outside(struct file_seen *fs)
 	proc = opendir("/proc");
 	if (!proc)
 		return log_errno(-errno, "can't list /proc");
-	while ((de = readdir(proc))) {
+	while ((de = readdir(proc)) && !ret) {
 		pid_t pid = atoi(de->d_name);
-		_cleanup_closedir_ DIR *d = NULL;
-		struct dirent *fe;
-		char path[64];
 
-		if (pid <= 0 || pid == getpid() || (fs->tree && pstree_find(fs->tree, pid)))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		if (!(d = opendir(path)))
-			continue;	/* gone, or a kernel thread */
-		while ((fe = readdir(d))) {
-			struct tty_seen *p = fe->d_name[0] == '.' ? NULL :
-					     holds_pair(fs, pid, fe->d_name, pts);
-
-			if (p) {
-				pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose "
-				       "master the tree holds; not supported\n", pid, fe->d_name, p->index);
-				return -EOPNOTSUPP;
-			}
-		}
+		if (pid > 0 && pid != getpid() && !pstree_find(fs->tree, pid))
+			ret = check_outside_one(fs, pid, pts);
 	}
-	return 0;
+	return ret;
 }
 
 /* The controlling terminal of the process, from /proc/PID/stat. */
