@@ -80,6 +80,7 @@ struct rst_tty {
 	int master, slave;		/* ours; slave -1 unless needed */
 	const TtyState *st;		/* the entry carrying the pair's state */
 	bool need_slave, slave_excl;
+	bool checked;			/* the devpts directory's slave is the master's peer */
 	pid_t first_pid;		/* for messages */
 };
 
@@ -691,18 +692,22 @@ static int collect_pairs(struct rst_ctx *rc)
 	return 0;
 }
 
+/* Descriptors held at once: the lower indices while a master is created, our ends. */
 int ttys_restore_fd_need(struct rst_ctx *rc)
 {
-	uint32_t top = 0;
+	uint64_t top = 0, ends = 0;
 
 	for (int i = 0; i < rc->tree.nr; i++) {
 		FdsEntry *fds = rc->tasks[i].fds;
 
-		for (size_t k = 0; fds && k < fds->n_fds; k++)
-			if (fds->fds[k]->tty)
-				top = max_t(uint32_t, top, fds->fds[k]->tty->index + 3);
+		for (size_t k = 0; fds && k < fds->n_fds; k++) {
+			if (!fds->fds[k]->tty)
+				continue;
+			top = max_t(uint64_t, top, fds->fds[k]->tty->index + 1ull);
+			ends += 2;
+		}
 	}
-	return min_t(uint32_t, top, 1 << 20);
+	return min_t(uint64_t, top + ends, 1 << 20);
 }
 
 /* A master with exactly this index: lower free ones are held until we get it. */
@@ -758,6 +763,24 @@ static int devpts_dir(struct rst_ctx *rc)
 	return rc->devpts_dirfd;
 }
 
+/* The master's own peer is the file we opened (same devpts instance, same index). */
+static bool is_peer(struct rst_tty *p, const struct stat *st)
+{
+	struct stat peer;
+	int fd;
+
+	if (p->checked)
+		return true;
+	fd = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("/dev/pts/%u: TIOCGPTPEER", p->index);
+		return false;
+	}
+	p->checked = fstat(fd, &peer) == 0 && peer.st_dev == st->st_dev && peer.st_rdev == st->st_rdev;
+	close(fd);
+	return p->checked;
+}
+
 /* The slave of pair p, checked to be it (and not another instance's). */
 static int open_slave(struct rst_ctx *rc, struct rst_tty *p, int flags)
 {
@@ -772,7 +795,7 @@ static int open_slave(struct rst_ctx *rc, struct rst_tty *p, int flags)
 	if (fd < 0)
 		return log_errno(-errno, "pid %d: can't open /dev/pts/%u", p->first_pid, p->index);
 	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || !is_pts(st.st_rdev) ||
-	    pts_index(st.st_rdev) != p->index) {
+	    pts_index(st.st_rdev) != p->index || !is_peer(p, &st)) {
 		close(fd);
 		pr_err("/dev/pts/%u is not the slave of the master just created (is the ptmx in use "
 		       "that of the devpts directory?)\n", p->index);
