@@ -553,8 +553,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 	int descs = 0;
 	for (int r = 0; r < n; r++)
 		descs += !r || refs[r - 1].id != refs[r].id;
-	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 +
-			ttys_restore_fd_need(rc));
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 + ttys_restore_fd_need(rc));
+	/* Every pty pair first, with its index. */
 	if (!ret)
 		ret = ttys_restore_prepare(rc);
 	if (ret < 0)
