@@ -1085,7 +1085,16 @@ static int send_msg(int fd, const UnixSkMsg *m, const struct sockaddr_un *to, so
 		    const UnixSkEntry *e)
 {
 	const uint8_t *data = m->data.len ? m->data.data : (const uint8_t *)"";
+	int room = INT_MAX / 2;
 	size_t off = 0;
+
+	/*
+	 * The sender's buffer is put back afterwards: the dumped queue may have
+	 * gone over it (the last skb may), and ours are cut differently.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof(room)) < 0)
+		return log_errno(-errno, "unix socket %s [%" PRIu64 "]: SO_SNDBUFFORCE for the refill",
+				 PBNAME(e->name), e->ino);
 
 	do {
 		ssize_t n = sendto(fd, data + off, m->data.len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -1195,8 +1204,10 @@ static int finish_socket(struct rst_unix *u)
 	int v[4] = { o->passcred, o->passsec, o->peek_off, o->rcvlowat };
 	struct timeval snd = { o->sndtimeo_us / 1000000, o->sndtimeo_us % 1000000 };
 	struct timeval rcv = { o->rcvtimeo_us / 1000000, o->rcvtimeo_us % 1000000 };
-	int r = 0;
+	int r = set_bufs(u);
 
+	if (r < 0)
+		return r;
 	if (e->shutdown & (RCV_SHUTDOWN | SEND_SHUTDOWN)) {
 		int how = e->shutdown == (RCV_SHUTDOWN | SEND_SHUTDOWN) ? SHUT_RDWR :
 			  e->shutdown & RCV_SHUTDOWN ? SHUT_RD : SHUT_WR;
