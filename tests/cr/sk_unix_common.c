@@ -11,7 +11,8 @@
  * Connection-oriented: a listener bound to an absolute path (SO_PASSCRED)
  * with an accepted connection carrying data both ways, two connections
  * waiting to be accepted (one with data, one shut down for writing), one
- * whose client closed after writing, a listener with an abstract name and a
+ * whose client closed after writing, one waiting whose client wrote and
+ * closed, a listener with an abstract name and a
  * client bound to a relative path, a connection whose listener was closed
  * and its file unlinked, a listener whose file was unlinked.
  * Datagram: a receiver bound to a relative path with messages from four
@@ -323,6 +324,7 @@ static const char *const c1_msgs[] = { "c1-to-a1 one", "c1-to-a1 two" };
 static const char *const a1_msgs[] = { "a1-to-c1" };
 static const char *const c2_msgs[] = { "waiting c2 one", "waiting c2 two" };
 static const char *const c5_msgs[] = { "last words of c5" };
+static const char *const orphan_msgs[] = { "from a client gone before accept" };
 static const char *const c4_msgs[] = { "c4 before shutdown" };
 static const char *const a4_msgs[] = { "a4 to c4" };
 
@@ -364,6 +366,13 @@ static void setup_conn(void)
 	s.c3 = sock();
 	connect_to(s.c3, lpath, false);
 	shutdown(s.c3, SHUT_WR);
+	/* ...and one whose client wrote and closed. */
+	{
+		int c8 = sock();
+		connect_to(c8, lpath, false);
+		put(c8, orphan_msgs[0]);
+		close(c8);
+	}
 
 	/* Abstract listener, client bound to a relative path. */
 	snprintf(abs1, sizeof(abs1), "crl-sk-%s-%d-l2", tname, (int)getpid());
@@ -444,6 +453,9 @@ static void verify_conn(void)
 		const char *m[] = { "to c3" };
 		expect(s.c3, "c3", m, 1, NULL, false);
 	}
+	close(w);
+	w = accept_one(s.l);
+	expect(w, "accepted, client closed", orphan_msgs, 1, NULL, true);
 	close(w);
 
 	expect(s.a5, "a5 (client closed)", c5_msgs, 1, NULL, true);
