@@ -1103,7 +1103,6 @@ static int make_connections(struct rst_ctx *rc)
 	}
 	for (int i = 0; i < rc->nr_unixsk; i++) {
 		UnixSkEntry *l = rc->unixsk[i].e;
-
 		size_t orphan = 0;
 
 		for (size_t k = 0; l->state == ST_LISTEN && k < l->n_icons; k++) {

@@ -203,7 +203,8 @@ static void put_to(int fd, const char *msg, const char *name, bool abstract)
  * back to back), and then nothing (or end of stream if eof). from[i], if
  * given, is the sender's address ("" unbound, "@x" abstract).
  */
-static void expect(int fd, const char *what, const char *const *msgs, int n, const char *const *from, bool eof)
+static void expect(int fd, const char *what, const char *const *msgs, int n, const char *const *from,
+		   bool eof)
 {
 	char buf[4096], want[4096] = "", who[256];
 	struct sockaddr_un sa;
