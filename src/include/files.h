@@ -37,6 +37,11 @@ struct fd_ops {
 
 extern const struct fd_ops pipe_ops, fifo_ops;
 extern const struct fd_ops external_ops;
+extern const struct fd_ops mqueue_ops;
+
+/* fd-mqueue.c */
+bool fd_is_mqueue(const struct fd_dump *d);
+extern const struct fd_ops tty_ops;
 extern const struct fd_ops unixsk_ops;
 extern const struct fd_ops eventfd_ops, signalfd_ops, timerfd_ops, inotify_ops, epoll_ops;
 
@@ -44,6 +49,10 @@ extern const struct fd_ops eventfd_ops, signalfd_ops, timerfd_ops, inotify_ops, 
 int pipes_dump_finish(struct file_seen *fs, int dirfd, const char *dir);
 int pipes_restore_load(struct rst_ctx *rc);
 void pipes_restore_release(struct rst_ctx *rc);
+
+/* fd-tty.c: terminal devices (ptys, /dev/tty, consoles, serial lines) */
+bool tty_chrdev(dev_t rdev);
+int ttys_dump_check_outside(struct file_seen *fs);
 
 /* fd-anon.c: checks that need the whole tree */
 int anon_dump_finish(struct file_seen *fs);
