@@ -280,8 +280,8 @@ static int inet_collect(struct sk_seen *ss, struct sk_info *s, const char *link)
 	    (ret = get_int(s->sk, SOL_SOCKET, SO_PROTOCOL, &proto, who, "SO_PROTOCOL")) < 0)
 		return ret;
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP))) {
-		pr_err("%s: %s socket type %d protocol %d is not supported (TCP and UDP are)\n", who,
-		       s->family == AF_INET6 ? "IPv6" : "IPv4", type, proto);
+		pr_err("%s: %s %s socket of protocol %d is not supported (TCP and UDP are)\n", who,
+		       type == SOCK_RAW ? "a raw" : "an", s->family == AF_INET6 ? "IPv6" : "IPv4", proto);
 		return -EOPNOTSUPP;
 	}
 	ie = s->ie = xmalloc(sizeof(*ie));
