@@ -6,7 +6,8 @@
 #  - dump --tcp-established blocks the connection in crtool's nftables table
 #    while the tree is away (the server's bytes are not acknowledged), and
 #    restore rebuilds it and removes the block; twice;
-#  - dump --tcp-established --leave-running unblocks at once;
+#  - a dump that fails late, and dump --tcp-established --leave-running,
+#    unblock at once and the tree streams on;
 #  - at the end both sides check that no byte was lost or repeated.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper, sk_tcp_peer), CR_TMPDIR.
 set -u
@@ -71,6 +72,16 @@ grep -q "pid $client: fd [0-9]* (TCP 127.0.0.1:[0-9]* - 127.0.0.1:$port).*--tcp-
 [ -e "$scratch/d0/inventory.img" ] && fail "a refused dump left an inventory"
 blocked && fail "a refused dump left the connection blocked"
 [ -d "/proc/$client" ] || fail "the tree died after a refused dump"
+
+# 1b. A dump that fails after the connection was blocked and repaired (the
+# unlinked file is above --ghost-limit): unblocked, and the tree goes on.
+if "$CRTOOL" dump -t "$client" -D "$scratch/d0b" --tcp-established --ghost-limit 4K 2>"$scratch/err0b"; then
+	fail "dump with --ghost-limit 4K succeeded"
+fi
+grep -q "ghost" "$scratch/err0b" || fail "unexpected error: $(cat "$scratch/err0b")"
+blocked && fail "a failed dump left the connection blocked"
+[ -d "/proc/$client" ] || fail "the tree died after a failed dump"
+sleep 0.5
 
 # 2. Twice: dumped (killed, connection blocked meanwhile), restored (unblocked).
 for n in 1 2; do

@@ -5,7 +5,8 @@
  *       PORTFILE, accepts one connection and streams until the client has
  *       ended its side, then ends its own; runs outside the dumped tree.
  *   sk_tcp_peer OUTFILE client PORT       the tree: connects, streams until
- *       SIGTERM, then ends its side and reads the server's to its end.
+ *       SIGTERM, then ends its side and reads the server's to its end; it
+ *       also holds an unlinked 64 KiB file (a dump can be made to fail late).
  * Each writes PASS or FAIL to its OUTFILE (crtest protocol).
  */
 #include <arpa/inet.h>
@@ -80,6 +81,18 @@ static int client(const char *port)
 	sigset_t mask;
 	struct sks *v[] = { &s };
 
+	char path[4096], block[4096];
+	int ghost;
+
+	/* 64 KiB in an unlinked file: a dump with --ghost-limit 4K fails late, after the lock. */
+	cr_path(path, sizeof(path), "ghost");
+	ghost = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	memset(block, 'g', sizeof(block));
+	for (int i = 0; ghost >= 0 && i < 16; i++)
+		if (write(ghost, block, sizeof(block)) != (ssize_t)sizeof(block))
+			cr_die("write %s: %s", path, strerror(errno));
+	if (ghost < 0 || unlink(path) < 0)
+		cr_die("ghost file %s: %s", path, strerror(errno));
 	s.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s.fd < 0 || connect(s.fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		cr_die("connect to 127.0.0.1:%s: %s", port, strerror(errno));
