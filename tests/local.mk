@@ -388,6 +388,12 @@ tests_cr_sk_udp_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sk_netlink_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sk_netlink_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sk_netlink_LDADD = $(CR_TEST_LINK_LIBS)
+check_PROGRAMS += tests/cr/sk_tcp_peer
+tests_cr_sk_tcp_peer_SOURCES = tests/cr/sk_tcp_peer.c tests/cr/skstream.h
+tests_cr_sk_tcp_peer_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_peer_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_peer_LDADD = $(CR_TEST_LINK_LIBS)
 CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
 TESTS += $(CR_SK_DESCS)
 EXTRA_DIST += $(CR_SK_DESCS)
+CR_SCRIPT_TESTS += tests/cr/sk_tcp_ext.sh
