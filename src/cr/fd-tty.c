@@ -552,8 +552,6 @@ int ttys_dump_check_outside(struct file_seen *fs)
 	dev_t pts;
 	int ret;
 
-	char tp[96];
-
 	if (!fs->nr_ttys)
 		return 0;
 	if ((ret = devpts_of(pstree_root(fs->tree)->pid, &pts)) < 0)
