@@ -274,9 +274,29 @@ static int setup_signals(struct launcher *l)
 	return 0;
 }
 
+/*
+ * CKPT_DIR/done: the job ran to its end. Its epochs stay (--restart always
+ * still takes them) but running the same line again starts it over.
+ */
+static bool job_done(struct launcher *l)
+{
+	return faccessat(l->dirfd, "done", F_OK, 0) == 0;
+}
+
+static void mark_done(struct launcher *l, int status)
+{
+	char text[16];
+	int n = snprintf(text, sizeof(text), "%d\n", status);
+	_cleanup_close_ int fd = openat(l->dirfd, "done", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write_full(fd, text, n) != n || fsync(fd) < 0)
+		pr_warn("can't write %s/done: %s\n", l->ckpt_dir, strerror(errno));
+}
+
 static int start_job(struct launcher *l)
 {
-	int r = l->restart == RESTART_NEVER ? 0 : restart_from_epochs(l);
+	bool fresh = l->restart == RESTART_NEVER || (l->restart == RESTART_AUTO && job_done(l));
+	int r = fresh ? 0 : restart_from_epochs(l);
 
 	if (r < 0)
 		return r;
@@ -284,7 +304,7 @@ static int start_job(struct launcher *l)
 		pr_err("--restart always: %s holds no checkpoint of this job\n", l->ckpt_dir);
 		return -ENOENT;
 	}
-	if (l->restart == RESTART_NEVER) {
+	if (fresh) {
 		struct epoch_info *e;
 		int nr;
 
@@ -297,6 +317,8 @@ static int start_job(struct launcher *l)
 	epochs_prune(l->dirfd, l->keep, l->restored_from);
 	if (r == 1)
 		return 0;
+	if (unlinkat(l->dirfd, "done", 0) < 0 && errno != ENOENT)
+		return log_errno(-errno, "can't remove %s/done", l->ckpt_dir);
 	r = streams_open(l);
 	if (r < 0)
 		return r;
@@ -319,6 +341,7 @@ static int finish(struct launcher *l, int st)
 	if (l->exiting)
 		return CRL_EXIT_CHECKPOINTED;
 	pr_info("the job exited with status %d\n", job_status(st));
+	mark_done(l, job_status(st));
 	return job_status(st);
 }
 

@@ -9,7 +9,9 @@
  * OUTFILE depend only on STEPS: an interrupted and restarted run must give
  * exactly the bytes of an uninterrupted one.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
