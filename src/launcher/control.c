@@ -204,7 +204,7 @@ void control_accept(struct launcher *l)
 {
 	for (;;) {
 		int fd = accept4(l->lfd, NULL, NULL, SOCK_CLOEXEC);
-		struct ucred cred;
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 		socklen_t clen = sizeof(cred);
 		struct pollfd p;
 		char req[256];
@@ -215,6 +215,11 @@ void control_accept(struct launcher *l)
 				pr_perror("control socket: accept");
 			return;
 		}
+		/* One short line, sent right after connecting: wait a little for it. */
+		p = (struct pollfd){ fd, POLLIN, 0 };
+		if (poll(&p, 1, 2000) == 1)
+			n = read(fd, req, sizeof(req) - 1);
+		/* Checked after the read: closing on an unread request would reset the answer. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != getuid()) {
 			pr_warn("control socket: refused a client of uid %d (pid %d): only uid %d may\n",
 				(int)cred.uid, (int)cred.pid, (int)getuid());
@@ -222,10 +227,6 @@ void control_accept(struct launcher *l)
 			close(fd);
 			continue;
 		}
-		/* One short line, sent right after connecting: wait a little for it. */
-		p = (struct pollfd){ fd, POLLIN, 0 };
-		if (poll(&p, 1, 2000) == 1)
-			n = read(fd, req, sizeof(req) - 1);
 		if (n <= 0) {
 			close(fd);
 			continue;

@@ -1,0 +1,93 @@
+#!/bin/bash
+# crlaunch and crctl without a checkpoint to restore: exit statuses, stdio
+# through crlaunch, the PID namespace, options, the checkpoint directory and
+# its socket (mode 0700 / 0600, other uids refused by SO_PEERCRED), another
+# job's directory refused, `crctl stop`, and a checkpoint the engine refuses
+# (the job in IPC and mount namespaces, not dumpable yet) leaving the job
+# running to its end.
+. "$(dirname "$0")/lib.sh"
+
+cl_run() { "$CRLAUNCH" "$@"; }
+
+# Exit statuses: the job's, 128 + signal, 127 for a missing command.
+cl_run --ckpt-dir s1 -- sh -c 'exit 7' < /dev/null; rc=$?
+[ "$rc" = 7 ] || fail "exit 7 gave $rc"
+cl_run --ckpt-dir s2 -- sh -c 'kill -KILL $$' < /dev/null; rc=$?
+[ "$rc" = 137 ] || fail "a job killed by SIGKILL gave $rc"
+cl_run --ckpt-dir s3 -- /nonexistent/cmd < /dev/null 2> err3; rc=$?
+[ "$rc" = 127 ] || fail "a missing command gave $rc"
+grep -q "can't run '/nonexistent/cmd'" err3 || fail "no message for a missing command: $(cat err3)"
+
+# Stdio: stdin in, stdout and stderr out, each to its own place.
+out=$(printf 'one\ntwo\n' | cl_run --ckpt-dir s4 -- sh -c 'cat; echo e >&2' 2> err4)
+[ "$out" = "$(printf 'one\ntwo')" ] || fail "stdin/stdout through crlaunch: '$out'"
+[ "$(cat err4)" = e ] || fail "stderr through crlaunch: '$(cat err4)'"
+
+# The job is in its own PID namespace, under crinit (pid 1), and holds
+# no descriptor of ours.
+exec 7> leak
+out=$(cl_run --ckpt-dir s5 -- sh -c 'echo $$ $PPID; ls /proc/self/fd | sort -n | tr "\n" " "' < /dev/null)
+exec 7>&-
+[ "${out%%$'\n'*}" = "2 1" ] || fail "the job is not pid 2 under pid 1: '$out'"
+case "${out#*$'\n'}" in "0 1 2 3 ") ;; *) fail "the job holds descriptors it should not: ${out#*$'\n'}" ;; esac
+
+# Options.
+"$CRLAUNCH" --help | grep -q -- "--on-signal SIG=ACTION" || fail "--help does not explain --on-signal"
+for bad in "--keep 0" "--restart sometimes" "--interval soon" "--on-signal KILL=checkpoint" \
+	   "--on-signal USR1=explode" "--namespaces net"; do
+	# shellcheck disable=SC2086
+	cl_run $bad -- true 2> errb < /dev/null; rc=$?
+	[ "$rc" = 125 ] || fail "'$bad' gave $rc"
+	[ "$(wc -l < errb)" -ge 1 ] || fail "'$bad': no message"
+done
+cl_run --ckpt-dir s6 < /dev/null 2> /dev/null; [ $? = 125 ] || fail "no command was accepted"
+cl_run --restart always --ckpt-dir s7 -- true < /dev/null 2> err7; rc=$?
+[ "$rc" = 125 ] && grep -q "holds no checkpoint" err7 || fail "--restart always with nothing: $rc $(cat err7)"
+
+# The directory is 0700, the socket 0600; crctl without a crlaunch says so.
+[ "$(stat -c %a s1)" = 700 ] || fail "the checkpoint directory is mode $(stat -c %a s1)"
+"$CRCTL" --ckpt-dir s1 status 2> errc; rc=$?
+[ "$rc" = 3 ] && grep -q "no crlaunch is running" errc || fail "crctl with no crlaunch: $rc $(cat errc)"
+"$CRCTL" --ckpt-dir s1 epochs | grep -q "^EPOCH" || fail "crctl epochs without crlaunch"
+
+# Another job's directory is refused.
+cl_run --ckpt-dir s1 -- sh -c 'exit 8' < /dev/null 2> err8; rc=$?
+[ "$rc" = 125 ] || fail "another job's directory: status $rc"
+grep -q "holds the checkpoints of another job ('sh -c exit 7' in " err8 || fail "no clear refusal: $(cat err8)"
+
+# A running job: the socket, a foreign uid, status, stop.
+mkdir -p d && (cd d && exec "$CRLAUNCH" -- sleep 60 < /dev/null > out 2> err) &
+cl=$!; pids+=("$cl")
+wait_ready d
+[ "$(stat -c %a d/crlaunch.ckpt/control)" = 600 ] || fail "the socket is mode $(stat -c %a d/crlaunch.ckpt/control)"
+"$CRCTL" --ckpt-dir d/crlaunch.ckpt status | grep -q "^job: *'sleep 60' in " || fail "crctl status"
+"$CRCTL" --ckpt-dir d/crlaunch.ckpt status --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["argv"] == ["sleep", "60"] and j["state"] == "running"' ||
+	fail "crctl status --json"
+if command -v setpriv > /dev/null; then
+	# Open the way for uid 65534 to reach the socket: SO_PEERCRED must still say no.
+	chmod 0711 "$scratch" d/crlaunch.ckpt; chmod 0666 d/crlaunch.ckpt/control
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$CRCTL" --ckpt-dir "$scratch/d/crlaunch.ckpt" \
+		status > /dev/null 2> errn; rc=$?
+	chmod 0700 d/crlaunch.ckpt; chmod 0600 d/crlaunch.ckpt/control
+	[ "$rc" = 1 ] && grep -q "permission denied" errn || fail "uid 65534 was not refused: $rc $(cat errn)"
+	grep -q "refused a client of uid 65534" d/err || fail "crlaunch did not log the refused client"
+fi
+"$CRCTL" --ckpt-dir d/crlaunch.ckpt stop > /dev/null || fail "crctl stop"
+wait "$cl"; rc=$?
+[ "$rc" = 143 ] || fail "after crctl stop: status $rc, not 143 (SIGTERM)"
+
+# IPC and mount namespaces: a private /dev/shm; the engine cannot dump them
+# yet, so the checkpoint fails clearly, and the job runs on to its end.
+mkdir -p n && (cd n && exec "$CRLAUNCH" --namespaces pid,ipc,mnt -- sh -c \
+	'touch /dev/shm/crl-test-$PPID; ls /dev/shm; sleep 2; echo end' < /dev/null > out 2> err) &
+cl=$!; pids+=("$cl")
+wait_ready n
+"$CRCTL" --ckpt-dir n/crlaunch.ckpt checkpoint --wait > ctln 2>&1 && fail "a checkpoint of IPC/mount namespaces succeeded"
+grep -q "checkpoint epoch 1 failed" ctln || fail "crctl: $(cat ctln)"
+wait "$cl"; rc=$?
+[ "$rc" = 0 ] || fail "the job in IPC/mount namespaces ended with $rc: $(cat n/err)"
+[ "$(cat n/out)" = "$(printf 'crl-test-1\nend')" ] || fail "the job's /dev/shm is not private: $(cat n/out)"
+ls /dev/shm/crl-test-1 2> /dev/null && fail "the job's /dev/shm file is on the host"
+grep -q "own ipc namespace\|own mnt namespace" n/err || fail "no clear reason for the failed checkpoint: $(cat n/err)"
+
+finish
