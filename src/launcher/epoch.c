@@ -329,8 +329,10 @@ int epochs_prune(int dirfd, int keep, unsigned busy)
 	if (ret < 0)
 		return ret;
 	for (int i = 0; i < nr; i++) {
-		if (e[i].epoch == busy)
+		if (e[i].epoch == busy) {
+			kept += e[i].has_manifest;
 			continue;
+		}
 		if (e[i].has_manifest && kept < keep) {
 			kept++;
 			continue;

@@ -56,7 +56,8 @@ cl_run --ckpt-dir s1 -- sh -c 'exit 8' < /dev/null 2> err8; rc=$?
 grep -q "holds the checkpoints of another job ('sh -c exit 7' in " err8 || fail "no clear refusal: $(cat err8)"
 
 # A running job: the socket, a foreign uid, status, stop.
-mkdir -p d && (cd d && exec "$CRLAUNCH" -- sleep 60 < /dev/null > out 2> err) &
+mkdir -p d
+(cd d && exec "$CRLAUNCH" -- sleep 60 < /dev/null > out 2> err) &
 cl=$!; pids+=("$cl")
 wait_ready d
 [ "$(stat -c %a d/crlaunch.ckpt/control)" = 600 ] || fail "the socket is mode $(stat -c %a d/crlaunch.ckpt/control)"
@@ -76,9 +77,21 @@ fi
 wait "$cl"; rc=$?
 [ "$rc" = 143 ] || fail "after crctl stop: status $rc, not 143 (SIGTERM)"
 
+# A checkpoint-exit that cannot finish within --grace is abandoned and the
+# signal forwarded: the job ends by it, no epoch is committed.
+mkdir -p g
+(cd g && exec "$CRLAUNCH" --grace 1ms -- sh -c 'sleep 60 & wait' < /dev/null > out 2> err) &
+cl=$!; pids+=("$cl")
+wait_ready g
+kill -TERM "$cl"; wait "$cl"; rc=$?
+[ "$rc" = 143 ] || fail "a checkpoint-exit past --grace: status $rc, not 143: $(cat g/err)"
+grep -q "did not finish within --grace" g/err || fail "no message about --grace: $(cat g/err)"
+ls g/crlaunch.ckpt | grep -q epoch- && fail "an epoch is left after the abandoned checkpoint"
+
 # IPC and mount namespaces: a private /dev/shm; the engine cannot dump them
 # yet, so the checkpoint fails clearly, and the job runs on to its end.
-mkdir -p n && (cd n && exec "$CRLAUNCH" --namespaces pid,ipc,mnt -- sh -c \
+mkdir -p n
+(cd n && exec "$CRLAUNCH" --namespaces pid,ipc,mnt -- sh -c \
 	'touch /dev/shm/crl-test-$PPID; ls /dev/shm; sleep 2; echo end' < /dev/null > out 2> err) &
 cl=$!; pids+=("$cl")
 wait_ready n

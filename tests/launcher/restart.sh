@@ -9,7 +9,7 @@
 reference
 
 # 1. USR1, then crctl checkpoint --wait; SIGKILL; restart from epoch 2.
-start_bg d1
+start_bg d1 --keep 1
 wait_ready d1 || exit 1
 ip=$(init_pid d1)
 kill -USR1 "$cl"
@@ -20,7 +20,8 @@ grep -q "^crlaunch: checkpoint epoch 1: 5 processes, .* written, frozen .* ms, t
 	fail "no checkpoint line for epoch 1: $(cat d1/err.1)"
 kill -KILL "$cl"; wait "$cl" 2>/dev/null
 gone "$ip" || fail "the job (init $ip) outlived crlaunch"
-run_fg d1
+[ -e "$(epoch_dir d1 1)" ] && fail "--keep 1: epoch 1 is still there"
+run_fg d1 --keep 1
 [ "$rc" = 0 ] || fail "restarted run: status $rc: $(cat d1/err.2)"
 [ "$(restored_epoch d1 2)" = 2 ] || fail "run 2 did not restore epoch 2: $(cat d1/err.2)"
 same_as_reference d1 "$(cut_at d1 1 2)"
