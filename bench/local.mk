@@ -17,3 +17,11 @@ bench-run: bench/memhog$(EXEEXT) crtool$(EXEEXT)
 	CRTOOL=$(abs_top_builddir)/crtool$(EXEEXT) \
 	MEMHOG=$(abs_top_builddir)/bench/memhog$(EXEEXT) \
 	bash $(srcdir)/bench/run.sh $(BENCH_SIZES)
+
+# `make bench-mpi [BENCH_MPI="openmpi mpich"]`: checkpoint/restart of a
+# 4-rank MPI job (bench/mpi.sh); JSON lines on stdout. Needs root.
+BENCH_MPI = openmpi mpich
+EXTRA_DIST += bench/mpi.sh
+.PHONY: bench-mpi
+bench-mpi: crtool$(EXEEXT) tests/cr/subreaper$(EXEEXT)
+	CRTOOL=$(abs_top_builddir)/crtool$(EXEEXT) bash $(srcdir)/bench/mpi.sh $(BENCH_MPI)

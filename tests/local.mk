@@ -48,11 +48,16 @@ check_PROGRAMS += \
 	tests/cr/pgrp \
 	tests/cr/pgrp_orphan \
 	tests/cr/pidns \
+	tests/cr/pidns_nested \
 	tests/cr/posix_timers \
 	tests/cr/prctl \
+	tests/cr/real_pipeline \
+	tests/cr/real_python \
+	tests/cr/real_shm4 \
 	tests/cr/rlimits \
 	tests/cr/robust \
 	tests/cr/rseq \
+	tests/cr/seize_race \
 	tests/cr/sigactions \
 	tests/cr/sigaltstack \
 	tests/cr/sparse \
@@ -106,6 +111,12 @@ tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_seize_race_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_seize_race_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_seize_race_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_pidns_nested_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_pidns_nested_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_pidns_nested_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_maps_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_maps_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_maps_LDADD = $(CR_TEST_LINK_LIBS)
@@ -148,6 +159,15 @@ tests_cr_posix_timers_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_prctl_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_prctl_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_prctl_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_pipeline_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_pipeline_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_pipeline_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_python_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_python_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_python_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_real_shm4_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_real_shm4_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_real_shm4_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_rlimits_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_rlimits_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_rlimits_LDADD = $(CR_TEST_LINK_LIBS)
@@ -214,6 +234,9 @@ CR_TEST_DESCS = \
 	tests/cr/pidns.desc \
 	tests/cr/posix_timers.desc \
 	tests/cr/prctl.desc \
+	tests/cr/real_pipeline.desc \
+	tests/cr/real_python.desc \
+	tests/cr/real_shm4.desc \
 	tests/cr/rlimits.desc \
 	tests/cr/robust.desc \
 	tests/cr/rseq.desc \
@@ -239,7 +262,7 @@ AM_TESTS_ENVIRONMENT = \
 	CR_TESTDIR=$(abs_top_builddir)/tests/cr; \
 	export CRTOOL CR_TESTDIR;
 
-EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md
+EXTRA_DIST += $(CR_TEST_DESCS) tests/cr/run.sh tests/cr/README.md tests/cr/real_python.py
 
 # Scratch directories of failed runs are kept in $TMPDIR (cr-NAME.*) and
 # named in the log; nothing is left in the build tree.

@@ -12,6 +12,7 @@
 #include "image.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "pidns.h"
 #include "util.h"
 
 /* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
@@ -190,6 +191,7 @@ static int check_sharing(struct pstree *t)
 static int check_tree(struct pstree *t)
 {
 	struct pstree_item *root = pstree_root(t);
+	int ret;
 
 	if (root->ns_levels > 1 && !t->root_is_pidns_init) {
 		pr_err("pid %d lives in a child PID namespace whose init is not in the tree; dump the init instead\n",
@@ -198,16 +200,12 @@ static int check_tree(struct pstree *t)
 	}
 	for (int i = 0; i < t->nr; i++) {
 		struct pstree_item *it = t->items[i];
-		int ret = it->zombie ? 0 : check_namespaces(it);
-
+		ret = it->zombie ? 0 : check_namespaces(it);
 		if (ret < 0)
 			return ret;
-		if (i && it->ns_levels != it->parent->ns_levels) {
-			pr_err("pid %d: nested PID namespaces inside the tree are not supported yet\n", it->pid);
-			return -EOPNOTSUPP;
-		}
 	}
-	return check_sharing(t);
+	ret = pidns_dump_check(t);
+	return ret < 0 ? ret : check_sharing(t);
 }
 
 static int open_dir(const char *dir)

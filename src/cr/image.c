@@ -11,6 +11,7 @@
 
 #include "core.pb-c.h"
 #include "fdinfo.pb-c.h"
+#include "netns.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -25,6 +26,7 @@ const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_FDS] = { "fds-%d.img", true, &fds_entry__descriptor, NULL },
 	[IMG_PIPES] = { "pipes.img", false, &pipe_data_entry__descriptor, NULL },
 	[IMG_GHOSTS] = { "ghosts.img", false, &ghost_entry__descriptor, NULL },
+	[IMG_NETNS] = { "netns.img", false, &netns_entry__descriptor, NULL },
 };
 
 struct img_header {
@@ -298,7 +300,7 @@ int img_parse_buffer(const uint8_t *buf, size_t len, enum img_kind *kind_out,
 	}
 	memcpy(&h, buf, sizeof(h));
 	kind = le32toh(h.kind);
-	if (le32toh(h.magic) != IMG_MAGIC || kind <= 0 || kind >= IMG_KIND_MAX) {
+	if (le32toh(h.magic) != IMG_MAGIC || !img_kind_valid(kind)) {
 		pr_err("image buffer has a bad header\n");
 		return -EBADMSG;
 	}

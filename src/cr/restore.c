@@ -19,6 +19,7 @@
 #include "inventory.pb-c.h"
 #include "linux/cr-compat.h"
 #include "log.h"
+#include "pidns.h"
 #include "util.h"
 
 struct notify_msg {
@@ -113,6 +114,8 @@ static int load_images(struct rst_ctx *rc)
 	rc->tree.root_is_pidns_init = inv->root_is_pidns_init;
 	img_free_msg(&inv->base);
 	ret = pstree_read_image(rc->dirfd, rc->dir, &rc->tree);
+	if (!ret)
+		ret = pidns_check_image(&rc->tree, rc->dir);
 	if (ret < 0)
 		return ret;
 	rc->tasks = xzalloc(rc->tree.nr * sizeof(*rc->tasks));
@@ -127,7 +130,7 @@ static int load_images(struct rst_ctx *rc)
 /* ---- forking the tree ---------------------------------------------------- */
 
 /* clone3() with the task's pid at every namespace level (set_tid is a pid_t array). */
-static pid_t clone_task(struct pstree_item *it, bool newpid)
+static pid_t clone_task(struct pstree_item *it, bool newpid, int *pidfd)
 {
 	pid_t set_tid[PROC_MAX_NS];
 	struct cr_clone_args args = { 0 };
@@ -135,7 +138,8 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 	for (int l = 0; l < it->ns_levels; l++)
 		set_tid[l] = it->nspid[it->ns_levels - 1 - l];
 	args.flags = (newpid ? CLONE_NEWPID : 0) | (it->share_fs ? CLONE_FS : 0) |
-		     (it->share_files ? CLONE_FILES : 0);
+		     (it->share_files ? CLONE_FILES : 0) | (pidfd ? CLONE_PIDFD : 0);
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uint64_t)(uintptr_t)set_tid;
 	args.set_tid_size = it->ns_levels;
@@ -264,9 +268,16 @@ static int fork_one(struct rst_ctx *rc, struct pstree_item *parent, struct pstre
 {
 	pid_t pid;
 
+	bool ns_init = pidns_is_init_child(parent, c);
+	int ret = pidns_before_fork(&rc->tree, parent, c);
+
+	if (ret < 0)
+		return ret;
 	if (c->share_files && pipe2(share_sync, O_CLOEXEC) < 0)
 		return log_errno(-errno, "pid %d: pipe", c->pid);
-	pid = clone_task(c, c->ns_levels > parent->ns_levels);
+	/* The parent keeps a pidfd of the init its later children go in with. */
+	pid = clone_task(c, ns_init,
+			 parent->has_pidns_child && parent->pidns_child == c->pid ? &c->pidfd : NULL);
 
 	if (pid < 0) {
 		int e = errno;
@@ -305,12 +316,14 @@ static int fork_helper(struct rst_ctx *rc, struct pstree_item *it, struct pstree
 	int st;
 
 	/* The helper's children come back to us when it exits. */
+	if (pidns_before_fork(&rc->tree, it, NULL) < 0)
+		return -EINVAL;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return log_errno(-errno, "pid %d: PR_SET_CHILD_SUBREAPER", it->pid);
 	h.nspid[0] = x;
 	if (h.ns_levels == 2)
 		h.nspid[1] = session ? c->nssid : c->nspgid;
-	pid = clone_task(&h, false);
+	pid = clone_task(&h, false, NULL);
 	if (pid < 0)
 		return log_errno(-errno, "can't create the helper %d for the %s of pid %d", x,
 				 session ? "session" : "group", c->pid);
@@ -395,11 +408,14 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (it->zombie)
 		become_zombie(it);
+	pidns_child_reset();
 	ret = fork_children(rc, it, nfd, true);
 	if (!ret && it->sid == it->pid && setsid() < 0)
 		ret = log_errno(-errno, "pid %d: setsid", it->pid);
 	if (!ret)
 		ret = fork_children(rc, it, nfd, false);
+	if (!ret)
+		ret = pidns_after_forks(&rc->tree, it);
 	if (!ret)
 		ret = child_setup(rc, t, &nfd);
 	if (ret < 0)
@@ -466,7 +482,7 @@ static int fork_tree(struct rst_ctx *rc, pid_t *root_out)
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return log_errno(-errno, "can't create a pipe");
-	root = clone_task(pstree_root(&rc->tree), rc->tree.root_is_pidns_init);
+	root = clone_task(pstree_root(&rc->tree), rc->tree.root_is_pidns_init, NULL);
 	if (root == 0) {
 		close(p[0]);
 		restore_child(rc, &rc->tasks[0], p[1]);
@@ -534,6 +550,12 @@ static int restore_pgids(struct rst_ctx *rc)
 			}
 			if (getpgid(it->pid) == it->pgid)
 				continue;
+			if (!leader && !it->nspgid) {
+				/* Its group leader is outside its PID namespace: only fork can put it there. */
+				pr_err("pid %d: process group %d is led from outside its PID namespace\n",
+				       it->pid, it->pgid);
+				return -EOPNOTSUPP;
+			}
 			if (RCALL(&t->rs, "setpgid", SYS_setpgid, 0, leader ? 0 : it->nspgid) < 0)
 				return -EIO;
 		}

@@ -424,7 +424,7 @@ static bool find_kind(const char *name, enum img_kind *kind, int *pid)
 	int k;
 
 	for (k = 1; k < IMG_KIND_MAX; k++) {
-		if (img_kinds[k].name && name_matches(img_kinds[k].name, name, pid)) {
+		if (img_kind_valid(k) && name_matches(img_kinds[k].name, name, pid)) {
 			*kind = k;
 			return true;
 		}

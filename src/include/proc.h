@@ -41,6 +41,8 @@ struct proc_stat {
 	char comm[64];
 };
 int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st);
+/* The same, but a task that is gone returns -ENOENT without a log line. */
+int proc_try_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st);
 
 #define PROC_MAX_NS 33
 struct proc_status {
@@ -57,6 +59,7 @@ struct proc_status {
 	char state;
 };
 int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
+int proc_try_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
 void proc_free_status(struct proc_status *st);
 
 struct proc_fdinfo {

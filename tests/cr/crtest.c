@@ -234,6 +234,28 @@ void cr_path(char *buf, size_t len, const char *name)
  * would allocate and move the heap that some tests compare. */
 static char fds_at_ready[4096];
 
+/* Pipes and sockets come back as new inodes: "pipe:[4711]" is written
+ * "pipe:[#1]", numbered by first appearance, so the table still says which
+ * descriptors share one object but not its inode number. */
+static void canonical_target(char *target, size_t len, unsigned long *seen, int *nr_seen)
+{
+	char *br = strstr(target, ":[");
+	char *end;
+	unsigned long ino;
+	int k;
+
+	if (!br || br[2] < '0' || br[2] > '9')
+		return;
+	ino = strtoul(br + 2, &end, 10);
+	if (strcmp(end, "]"))
+		return;
+	for (k = 0; k < *nr_seen && seen[k] != ino; k++)
+		;
+	if (k == *nr_seen && *nr_seen < 256)
+		seen[(*nr_seen)++] = ino;
+	snprintf(br, len - (size_t)(br - target), ":[#%d]", k + 1);
+}
+
 struct dirent64_raw {
 	uint64_t ino;
 	int64_t off;
@@ -245,6 +267,8 @@ struct dirent64_raw {
 static void list_fds(char *out, size_t len)
 {
 	char dents[4096], path[64], target[256];
+	unsigned long seen[256];
+	int nr_seen = 0;
 	size_t used = 0;
 	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
@@ -263,6 +287,7 @@ static void list_fds(char *out, size_t len)
 			snprintf(path, sizeof(path), "/proc/self/fd/%s", d->name);
 			tlen = readlink(path, target, sizeof(target) - 1);
 			target[tlen > 0 ? tlen : 0] = '\0';
+			canonical_target(target, sizeof(target), seen, &nr_seen);
 			used += (size_t)snprintf(out + used, len - used, "%s %s\n", d->name, target);
 			if (used >= len)
 				break;

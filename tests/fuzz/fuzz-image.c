@@ -33,6 +33,8 @@ static void remove_dir(void)
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		unlinkat(dirfd_, name, 0);
 	}
@@ -66,6 +68,8 @@ static void setup(void)
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		if (linkat(dirfd_, "input", dirfd_, name, 0) < 0)
 			abort();
@@ -120,7 +124,8 @@ static void try_input(const uint8_t *data, size_t size)
 	img_parse_buffer(data, size, NULL, use_msg, NULL);
 	put_input(data, size);
 	for (int k = 1; k < IMG_KIND_MAX; k++)
-		read_as(k);
+		if (img_kind_valid(k))
+			read_as(k);
 	show_cmd(dirpath, false);
 	show_cmd(dirpath, true);
 }
