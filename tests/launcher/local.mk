@@ -7,7 +7,7 @@ tests_launcher_job_LDFLAGS =
 
 LAUNCHER_TESTS = tests/launcher/basic.sh tests/launcher/restart.sh tests/launcher/faults.sh
 TESTS += $(LAUNCHER_TESTS)
-EXTRA_DIST += $(LAUNCHER_TESTS) tests/launcher/lib.sh tests/launcher/README
+EXTRA_DIST += $(LAUNCHER_TESTS) tests/launcher/lib.sh tests/launcher/README tests/launcher/mpi.sh
 
 # The on-disk formats (TAP, see tests/unit/local.mk for the driver).
 LAUNCHER_UNIT_TESTS = tests/launcher/test-manifest.tap
