@@ -94,7 +94,8 @@ int epochs_list(int dirfd, struct epoch_info **out, int *nr)
 		n++;
 	}
 	closedir(d);
-	qsort(e, n, sizeof(*e), cmp_epoch_desc);
+	if (n)
+		qsort(e, n, sizeof(*e), cmp_epoch_desc);
 	*out = e;
 	*nr = n;
 	return 0;
@@ -223,7 +224,8 @@ int epoch_sum_files(int dirfd, unsigned epoch, struct manifest *m)
 		if (ret < 0)
 			return ret;
 	}
-	qsort(m->files, m->nr_files, sizeof(*m->files), cmp_file_name);
+	if (m->nr_files)
+		qsort(m->files, m->nr_files, sizeof(*m->files), cmp_file_name);
 	return 0;
 }
 
