@@ -62,17 +62,19 @@ static char *pipe_id(int fd)
 	return id;
 }
 
-/* New pipes for the three streams; for stdin the job reads, for the others it writes. */
+/*
+ * New pipes for the three streams: the job reads stdin, writes the others.
+ * A stdin we do not feed (EOF seen, or a terminal we are in the background
+ * of, which would stop us with SIGTTIN) is a pipe without a writer: EOF.
+ */
 int streams_open(struct launcher *l)
 {
+	struct stream *in = &l->streams[STREAM_STDIN];
+
 	for (int i = 0; i < NR_STREAMS; i++) {
 		struct stream *s = &l->streams[i];
 		int p[2];
 
-		if (i == STREAM_STDIN && l->stdin_eof) {
-			s->fd = s->job_fd = -1;
-			continue;
-		}
 		if (pipe2(p, O_CLOEXEC) < 0)
 			return log_errno(-errno, "can't create the %s pipe", stream_names[i]);
 		s->fd = i == STREAM_STDIN ? p[1] : p[0];
@@ -83,6 +85,12 @@ int streams_open(struct launcher *l)
 		s->ext_id = pipe_id(s->job_fd);
 		if (!s->ext_id)
 			return log_errno(-errno, "can't stat the %s pipe", stream_names[i]);
+	}
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp())
+		l->stdin_eof = true;
+	if (l->stdin_eof) {
+		close(in->fd);
+		in->fd = -1;
 	}
 	return 0;
 }
@@ -118,11 +126,7 @@ static void container_child(struct launcher *l)
 	if ((l->ns_flags & CRL_NS_MNT) && setup_mounts() < 0)
 		_exit(CRL_EXIT_ERROR);
 	for (int i = 0; i < NR_STREAMS; i++) {
-		int fd = l->streams[i].job_fd;
-
-		if (fd < 0)
-			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (fd < 0 || dup2(fd, i) < 0) {
+		if (dup2(l->streams[i].job_fd, i) < 0) {
 			pr_perror("can't give the job its %s", stream_names[i]);
 			_exit(CRL_EXIT_ERROR);
 		}

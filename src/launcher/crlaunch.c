@@ -104,6 +104,7 @@ static int parse_on_signal(struct launcher *l, const char *arg)
 	for (size_t a = SA_CHECKPOINT; a < ARRAY_SIZE(action_names); a++) {
 		if (!strcmp(eq + 1, action_names[a])) {
 			l->on_signal[sig] = a;
+			l->on_signal_set[sig] = true;
 			return 0;
 		}
 	}
@@ -253,8 +254,23 @@ static int setup_signals(struct launcher *l)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
-	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-		sigaddset(&set, signals[i].sig);
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++) {
+		int sig = signals[i].sig;
+		struct sigaction old;
+
+		sigaddset(&set, sig);
+		/*
+		 * An ignored signal never reaches a signalfd. A shell starts a
+		 * background job with INT and QUIT ignored, nohup HUP: those stay
+		 * ignored unless told otherwise; what we act on must come through.
+		 */
+		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN) {
+			if (l->on_signal[sig] == SA_FORWARD && !l->on_signal_set[sig])
+				l->on_signal[sig] = SA_IGNORE;
+			else
+				signal(sig, SIG_DFL);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return log_errno(-errno, "sigprocmask");

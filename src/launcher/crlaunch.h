@@ -28,6 +28,7 @@ struct launcher {
 	int keep;
 	enum restart_mode restart;
 	enum sig_action on_signal[65];
+	bool on_signal_set[65];		/* given with --on-signal */
 	unsigned ns_flags;
 	struct job_ident id;
 	/* state */

@@ -2,9 +2,9 @@
 # crlaunch and crctl without a checkpoint to restore: exit statuses, stdio
 # through crlaunch, the PID namespace, options, the checkpoint directory and
 # its socket (mode 0700 / 0600, other uids refused by SO_PEERCRED), another
-# job's directory refused, `crctl stop`, and a checkpoint the engine refuses
-# (the job in IPC and mount namespaces, not dumpable yet) leaving the job
-# running to its end.
+# job's directory refused, `crctl stop`, --grace, signal actions, and a job
+# in IPC and mount namespaces (a checkpoint the engine refuses leaves it
+# running to its end).
 . "$(dirname "$0")/lib.sh"
 
 cl_run() { "$CRLAUNCH" "$@"; }
@@ -88,19 +88,50 @@ kill -TERM "$cl"; wait "$cl"; rc=$?
 grep -q "did not finish within --grace" g/err || fail "no message about --grace: $(cat g/err)"
 ls g/crlaunch.ckpt | grep -q epoch- && fail "an epoch is left after the abandoned checkpoint"
 
-# IPC and mount namespaces: a private /dev/shm; the engine cannot dump them
-# yet, so the checkpoint fails clearly, and the job runs on to its end.
+# Signals: HUP is forwarded to the job's group by default; INT (ignored in
+# a background job) when asked to; --on-signal changes what a signal does.
+mkdir -p h
+(cd h && exec "$CRLAUNCH" --on-signal INT=forward --on-signal USR2=ignore --on-signal QUIT=checkpoint -- \
+	sh -c 'trap "echo got \$1" INT; trap "echo got HUP; exit 5" HUP; echo ready; while :; do sleep 0.1; done' sh INT \
+	< /dev/null > out 2> err) &
+cl=$!; pids+=("$cl")
+wait_ready h
+for _ in $(seq 100); do grep -q "ready" h/out && break; sleep 0.05; done
+kill -USR2 "$cl"; kill -INT "$cl"
+for _ in $(seq 100); do grep -q "got INT" h/out && break; sleep 0.05; done
+kill -QUIT "$cl"
+wait_epoch h 1
+kill -HUP "$cl"; wait "$cl"; rc=$?
+[ "$rc" = 5 ] || fail "HUP forwarded: status $rc, not 5: $(cat h/err)"
+[ "$(cat h/out)" = "$(printf 'ready\ngot INT\ngot HUP')" ] || fail "signals seen by the job: $(cat h/out)"
+
+# IPC and mount namespaces, with a private /dev/shm. When the engine cannot
+# dump them the checkpoint fails with a clear reason and the job runs on to
+# its end; when it can, the job comes back with its /dev/shm.
 mkdir -p n
 (cd n && exec "$CRLAUNCH" --namespaces pid,ipc,mnt -- sh -c \
-	'touch /dev/shm/crl-test-$PPID; ls /dev/shm; sleep 2; echo end' < /dev/null > out 2> err) &
+	'echo data > /dev/shm/crl-test-$$; ls /dev/shm; sleep 3; cat /dev/shm/crl-test-$$' \
+	< /dev/null > out.1 2> err.1) &
 cl=$!; pids+=("$cl")
 wait_ready n
-"$CRCTL" --ckpt-dir n/crlaunch.ckpt checkpoint --wait > ctln 2>&1 && fail "a checkpoint of IPC/mount namespaces succeeded"
-grep -q "checkpoint epoch 1 failed" ctln || fail "crctl: $(cat ctln)"
-wait "$cl"; rc=$?
-[ "$rc" = 0 ] || fail "the job in IPC/mount namespaces ended with $rc: $(cat n/err)"
-[ "$(cat n/out)" = "$(printf 'crl-test-1\nend')" ] || fail "the job's /dev/shm is not private: $(cat n/out)"
-ls /dev/shm/crl-test-1 2> /dev/null && fail "the job's /dev/shm file is on the host"
-grep -q "own ipc namespace\|own mnt namespace" n/err || fail "no clear reason for the failed checkpoint: $(cat n/err)"
+for _ in $(seq 100); do grep -q "crl-test-2" n/out.1 && break; sleep 0.05; done
+[ -e /dev/shm/crl-test-2 ] && fail "the job's /dev/shm file is on the host"
+if "$CRCTL" --ckpt-dir n/crlaunch.ckpt checkpoint --wait > ctln 2>&1; then
+	kill -KILL "$cl"; wait "$cl" 2> /dev/null
+	(cd n && exec "$CRLAUNCH" --namespaces pid,ipc,mnt -- sh -c \
+		'echo data > /dev/shm/crl-test-$$; ls /dev/shm; sleep 3; cat /dev/shm/crl-test-$$' \
+		< /dev/null > out.2 2> err.2); rc=$?
+	[ "$rc" = 0 ] || fail "the job in IPC/mount namespaces, restored, ended with $rc: $(cat n/err.2)"
+	off=$(manifest_field "$(epoch_dir n 1)" stream stdout)
+	[ "$(head -c "$off" n/out.1; cat n/out.2)" = "$(printf 'crl-test-2\ndata')" ] ||
+		fail "the restored job's /dev/shm: $(cat n/out.1 n/out.2)"
+else
+	grep -q "checkpoint epoch 1 failed" ctln || fail "crctl: $(cat ctln)"
+	wait "$cl"; rc=$?
+	[ "$rc" = 0 ] || fail "the job in IPC/mount namespaces ended with $rc: $(cat n/err.1)"
+	[ "$(cat n/out.1)" = "$(printf 'crl-test-2\ndata')" ] || fail "the job's /dev/shm: $(cat n/out.1)"
+	grep -q "own ipc namespace\|own mnt namespace" n/err.1 ||
+		fail "no clear reason for the failed checkpoint: $(cat n/err.1)"
+fi
 
 finish
