@@ -137,6 +137,10 @@ cut_at() {
 }
 
 finish() {
+	# A sanitizer build reports on crlaunch's or crctl's stderr: that fails the test.
+	local rep
+	rep=$(grep -rl "runtime error:\|AddressSanitizer\|LeakSanitizer" "$scratch" 2> /dev/null)
+	[ -n "$rep" ] && fail "sanitizer reports in: $rep"
 	if [ $failed = 0 ]; then echo "PASS $name${1:+ ($1)}"; exit 0; fi
 	exit 1
 }
