@@ -104,13 +104,16 @@ void streams_close_job_ends(struct launcher *l)
 	}
 }
 
-/* The private /dev/shm of a container with its own mount namespace. */
+/* A container with its own mount namespace: the host's mounts, a private /dev/shm, its /proc. */
 static int setup_mounts(void)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return log_errno(-errno, "can't make the container's mounts slaves of the host's");
 	if (mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		return log_errno(-errno, "can't mount a private tmpfs on /dev/shm");
+	/* We are the new PID namespace's first process: its own /proc shows the job alone. */
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return log_errno(-errno, "can't mount the container's /proc");
 	return 0;
 }
 
