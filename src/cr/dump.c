@@ -13,6 +13,7 @@
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "pidns.h"
+#include "sk-inet.h"
 #include "util.h"
 
 /* Put the gadget in the target's vDSO (never dumped: it is remapped at restore). */
@@ -105,30 +106,6 @@ static int write_inventory(int dirfd, const char *dir, struct pstree *t)
 	return img_write_one(dirfd, dir, IMG_INVENTORY, 0, &inv.base);
 }
 
-/* Namespaces the engine does not save yet must be ours: otherwise say so. */
-static int check_namespaces(struct pstree_item *it)
-{
-	static const char *const kinds[] = { "mnt", "net", "ipc", "uts", "user", "cgroup", "time" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		char mine[64], theirs[64];
-		struct stat a, b;
-
-		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", kinds[i]);
-		snprintf(theirs, sizeof(theirs), "/proc/%d/ns/%s", it->pid, kinds[i]);
-		if (stat(mine, &a) < 0)
-			continue;	/* this kernel has no such namespace */
-		if (stat(theirs, &b) < 0)
-			return log_errno(-errno, "pid %d: can't stat %s", it->pid, theirs);
-		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-			pr_err("pid %d: lives in its own %s namespace, which crtool cannot dump yet\n",
-			       it->pid, kinds[i]);
-			return -EOPNOTSUPP;
-		}
-	}
-	return 0;
-}
-
 static bool same_kcmp(pid_t a, pid_t b, int type)
 {
 	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
@@ -198,13 +175,9 @@ static int check_tree(struct pstree *t)
 		       root->pid);
 		return -EOPNOTSUPP;
 	}
-	for (int i = 0; i < t->nr; i++) {
-		struct pstree_item *it = t->items[i];
-		ret = it->zombie ? 0 : check_namespaces(it);
-		if (ret < 0)
-			return ret;
-	}
 	ret = pidns_dump_check(t);
+	if (ret == 0)
+		ret = ns_check_tree(t);
 	return ret < 0 ? ret : check_sharing(t);
 }
 
@@ -251,6 +224,8 @@ int cr_dump(const struct dump_opts *o)
 	if (!ret)
 		ret = check_tree(&tree);
 	if (!ret)
+		ret = sk_dump_prepare(&files);
+	if (!ret)
 		ret = call_hook(o, DUMP_STAGE_FROZEN);
 	for (int i = 0; i < tree.nr && !ret; i++) {
 		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
@@ -266,6 +241,8 @@ int cr_dump(const struct dump_opts *o)
 	if (!ret)
 		ret = dump_files_finish(&files, dirfd, o->dir);
 	if (!ret)
+		ret = ns_dump(&tree, dirfd, o->dir, o->max_tmpfs);
+	if (!ret)
 		ret = pstree_write_image(dirfd, o->dir, &tree);
 	if (!ret)
 		ret = write_inventory(dirfd, o->dir, &tree);
@@ -275,9 +252,17 @@ int cr_dump(const struct dump_opts *o)
 		ret = call_hook(o, DUMP_STAGE_WRITTEN);
 	if (ret)
 		unlinkat(dirfd, "inventory.img", 0);
+	/* The images stand either way: a failure here is logged, the bytes are lost. */
+	if (ret || o->after != DUMP_KILL)
+		ttys_dump_give_back(&files);
+	/* Sockets leave repair mode and their connections unblock before the tree runs again. */
+	if (ret || o->after != DUMP_KILL)
+		sk_dump_resume(&files);
 	/* A failed dump never kills: the tree goes on running. */
 	seize_release(&tree, ret ? RELEASE_RUN : o->after == DUMP_KILL ? RELEASE_KILL :
 			     o->after == DUMP_LEAVE_STOPPED ? RELEASE_STOP : RELEASE_RUN);
+	if (!ret && o->after == DUMP_KILL)
+		sk_dump_killed(&files);
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!ret && o->stats)
 		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 
 #include "kerndat.h"
+#include "sk-inet.h"
 #include "linux/cr-compat.h"
 #include "log.h"
 #include "util.h"
@@ -728,6 +729,16 @@ static int probe_tcp_repair(void)
 	return 1;
 }
 
+/* Blocking TCP connections while they are dumped: a dry run of the nftables batch. */
+static int probe_netlock(void)
+{
+	char err[WHY_LEN] = "";
+
+	if (!netlock_probe(err, sizeof(err)))
+		return missing("nftables: %s", err);
+	return 1;
+}
+
 static int probe_memfd(void)
 {
 	_cleanup_close_ int fd = memfd_create("crtool-probe", MFD_CLOEXEC);
@@ -772,6 +783,8 @@ static const struct probe probes[] = {
 	  probe_soft_dirty },
 	{ "tcp_repair", "established TCP connections", false, probe_tcp_repair },
 	{ "memfd", "memfd files", false, probe_memfd },
+	{ "netlock_nft", "TCP connections cannot be blocked while dumped (dump refuses them)", false,
+	  probe_netlock },
 };
 #define NR_PROBES ARRAY_SIZE(probes)
 
@@ -935,6 +948,8 @@ int kerndat_check_cmd(bool json)
 	} else {
 		print_table(f, n);
 		print_verdict(f, n);
+		printf("TCP connections are blocked with: %s\n",
+		       kerndat_has("netlock_nft") ? netlock_probe(NULL, 0) : "nothing (netlock_nft missing)");
 	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		pr_perror("can't write the feature table to stdout");

@@ -174,6 +174,8 @@ int proc_try_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	st->ppid = F(4);
 	st->pgrp = F(5);
 	st->session = F(6);
+	st->tty_nr = F(7);
+	st->tpgid = (pid_t)F(8);
 	st->flags = F(9);
 	st->start_code = F(26);
 	st->end_code = F(27);

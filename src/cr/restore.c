@@ -98,13 +98,17 @@ static int check_pids_free(struct rst_ctx *rc)
 static int load_images(struct rst_ctx *rc)
 {
 	InventoryEntry *inv;
-	int ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
-			       (ProtobufCMessage **)&inv);
+	int ret;
 
-	if (ret < 0) {
-		pr_err("%s holds no complete dump (inventory.img missing or unreadable)\n", rc->dir);
-		return ret;
+	/* inventory.img is written last: without it the dump never completed. */
+	if (faccessat(rc->dirfd, "inventory.img", F_OK, 0) < 0 && errno == ENOENT) {
+		pr_err("%s holds no complete dump: %s/inventory.img is missing\n", rc->dir, rc->dir);
+		return -ENOENT;
 	}
+	ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			   (ProtobufCMessage **)&inv);
+	if (ret < 0)
+		return ret;	/* said why, naming the file */
 	if (inv->format_version != CR_FORMAT_VERSION) {
 		pr_err("%s: image format version %u, this crtool reads version %d\n", rc->dir,
 		       inv->format_version, CR_FORMAT_VERSION);
@@ -375,8 +379,10 @@ static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 	TaskCoreEntry *core = t->core;
 	int ret;
 
+	ret = tty_drop_ctty(t);
 	/* A shared descriptor table is set up by the parent, after us. */
-	ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
+	if (!ret)
+		ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
 	if (ret < 0)
 		return ret;
 	/* Paths are as seen from our root; chroot comes last, from the restorer. */
@@ -412,6 +418,9 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	ret = fork_children(rc, it, nfd, true);
 	if (!ret && it->sid == it->pid && setsid() < 0)
 		ret = log_errno(-errno, "pid %d: setsid", it->pid);
+	/* Before the session's other members are forked: they inherit it. */
+	if (!ret)
+		ret = tty_restore_ctty(rc, t);
 	if (!ret)
 		ret = fork_children(rc, it, nfd, false);
 	if (!ret)
@@ -591,7 +600,11 @@ static int drive_tree(struct rst_ctx *rc)
 			ret = restore_task_mm(rc, &rc->tasks[i]);
 	pr_info("memory restored in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
+		ret = ns_restore_after_mm(rc);
+	if (!ret)
 		ret = restore_pgids(rc);
+	if (!ret)
+		ret = ttys_restore_fg(rc);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_core(rc, &rc->tasks[i]);
@@ -619,6 +632,7 @@ static void free_ctx(struct rst_ctx *rc)
 			munmap(rc->shm[i].addr, rc->shm[i].size);
 	free(rc->shm);
 	ghosts_restore_release(rc);
+	ns_restore_release(rc);
 	pstree_free(&rc->tree);
 	if (rc->dirfd >= 0)
 		close(rc->dirfd);
@@ -651,7 +665,8 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o };
+	struct rst_ctx rc = { .dirfd = -1, .opts = o, .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1 },
+			      .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
 	int ret;
@@ -666,15 +681,21 @@ int cr_restore(const struct restore_opts *o)
 	}
 	ret = load_images(&rc);
 	if (!ret)
+		ret = ns_restore_load(&rc);
+	if (!ret)
 		ret = check_pids_free(&rc);
 	if (!ret)
 		ret = check_helpers(&rc);
+	if (!ret)
+		ret = ns_restore_enter(&rc);
 	if (!ret)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
 		ret = restore_files_prepare(&rc);
 	if (!ret)
 		ret = fork_tree(&rc, &root);
+	if (!ret)
+		ret = ns_restore_leave(&rc);
 	restore_files_release(&rc);
 	pr_info("images loaded and tree forked in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)

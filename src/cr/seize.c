@@ -290,6 +290,15 @@ static void forget_item(struct pstree *t, struct pstree_item *it)
 	free(it);
 }
 
+#define CR_PF_KTHREAD 0x00200000	/* PF_KTHREAD in the flags of /proc/PID/stat */
+
+static bool is_kernel_thread(pid_t pid)
+{
+	struct proc_stat ps;
+
+	return proc_try_parse_stat(pid, 0, &ps) == 0 && (ps.flags & CR_PF_KTHREAD);
+}
+
 /* A child listed now that is not in the tree is only allowed to be on its way out. */
 static bool tree_is_stable(struct pstree *t)
 {
@@ -327,6 +336,10 @@ int seize_tree(pid_t root, struct pstree *t)
 	}
 	if (root == getpid()) {
 		pr_err("pid %d: is crtool itself\n", root);
+		return -EINVAL;
+	}
+	if (is_kernel_thread(root)) {
+		pr_err("pid %d: is a kernel thread; nothing to dump\n", root);
 		return -EINVAL;
 	}
 	r = pstree_add(t, NULL, root);

@@ -34,6 +34,8 @@ void proc_free_vmas(struct proc_vma *v, int nr);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgrp, session;
+	uint32_t tty_nr;		/* controlling terminal, kernel encoding; 0: none */
+	pid_t tpgid;			/* its foreground process group, -1: none */
 	uint32_t flags;
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;

@@ -34,6 +34,7 @@ struct pstree {
 	struct pstree_item **items;	/* parents before children */
 	int nr;
 	bool root_is_pidns_init;
+	int owned_ns;			/* CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS the tree owns */
 };
 
 static inline struct pstree_item *pstree_root(struct pstree *t) { return t->items[0]; }

@@ -1,6 +1,6 @@
 /*
  * A real Python 3 program checkpointed mid-work: /usr/bin/python3 running
- * real_python.py (next to the sidecar, $CR_SRCDIR), four threads in rounds
+ * real_python.py (next to the sidecar, $CR_TEST_SRCDIR), four threads in rounds
  * chained through a threading.Condition, each writing to its own open file
  * and, in turn, to one shared file (the script says more). With the
  * interpreter come its many mappings: libpython, lib-dynload modules
@@ -57,11 +57,11 @@ static void create_gate(void)
 static pid_t start_python(const char *rounds, const char *gate)
 {
 	static char script[PATH_MAX];
-	const char *srcdir = getenv("CR_SRCDIR");
+	const char *srcdir = getenv("CR_TEST_SRCDIR");
 	pid_t pid;
 
 	if (!srcdir)
-		cr_die("CR_SRCDIR is not set (run.sh sets it to the directory of real_python.py)");
+		cr_die("CR_TEST_SRCDIR is not set (run.sh sets it to the directory of real_python.py)");
 	snprintf(script, sizeof(script), "%s/real_python.py", srcdir);
 	if (!exists(script))
 		cr_die("%s: %s", script, strerror(errno));
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	cr_init(argc, argv);
-	rounds = cr_arg(0) ? strtoul(cr_arg(0), NULL, 10) : 1200;
+	rounds = cr_arg(0) ? strtoul(cr_arg(0), NULL, 10) : 600;
 	gate = cr_arg(1) ? strtoul(cr_arg(1), NULL, 10) : rounds * 2 / 3;
 	if (rounds < 4 || rounds > 1000000 || gate < 3 || gate > rounds)
 		cr_die("bad arguments: ROUNDS 4..1000000, GATE_ROUND 3..ROUNDS");

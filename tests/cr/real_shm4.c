@@ -8,7 +8,7 @@
  * Every round each node takes its predecessor's slot, checks it, computes
  * its own value from it and publishes it. A slot is a header (round,
  * value, hashes) in an anonymous MAP_SHARED region made before the forks,
- * a 16 KiB block in that region and a 64 KiB block in a /dev/shm file
+ * a 4 KiB block in that region and a 16 KiB block in a /dev/shm file
  * mapped MAP_SHARED by everyone and deleted (ring3 maps it a second time
  * through a descriptor it keeps). Each link wakes its reader differently:
  * 0->1 and 3->0 a futex on the header, 1->2 a token byte in a pipe, 2->3 a
@@ -42,8 +42,8 @@
 #include <unistd.h>
 
 #define NR_NODES 4
-#define SHM_BLOCK (64UL << 10)
-#define ANON_BLOCK (16UL << 10)
+#define SHM_BLOCK (16UL << 10)
+#define ANON_BLOCK (4UL << 10)
 #define SHM_SIZE (CR_PAGE + NR_NODES * SHM_BLOCK)
 #define CHAIN_SEED 0x5e4d4a11ULL
 
@@ -398,7 +398,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	cr_init(argc, argv);
-	rounds = cr_arg(0) ? (unsigned)strtoul(cr_arg(0), NULL, 10) : 3000;
+	rounds = cr_arg(0) ? (unsigned)strtoul(cr_arg(0), NULL, 10) : 1000;
 	gate_round = cr_arg(1) ? (unsigned)strtoul(cr_arg(1), NULL, 10) : rounds * 2 / 3;
 	if (rounds < 2 || rounds > 10000000 || gate_round < 1 || gate_round >= rounds)
 		cr_die("bad arguments: ROUNDS 2..10000000, GATE_ROUND 1..ROUNDS-1");

@@ -31,6 +31,8 @@ static int dirfd_ = -1;
 static void remove_dir(void)
 {
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
+		if (!img_kinds[k].name)
+			continue;	/* a number kept for another area */
 		char name[64];
 
 		if (!img_kind_valid(k))
@@ -66,6 +68,8 @@ static void setup(void)
 		abort();
 	close(fd);
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
+		if (!img_kinds[k].name)
+			continue;	/* a number kept for another area */
 		char name[64];
 
 		if (!img_kind_valid(k))

@@ -14,7 +14,8 @@ crtool=${1:-./crtool}
 corpus=$here/corpus
 magic='\x43\x4c\x43\x52'	# IMG_MAGIC, little-endian "CLCR"
 # name:number, as in enum img_kind (src/include/image.h)
-kinds=(inventory:1 pstree:2 core:3 mm:4 pagemap:5 fds:6 pipes:7 ghosts:8 netns:17)
+kinds=(inventory:1 pstree:2 core:3 mm:4 pagemap:5 fds:6 pipes:7 ghosts:8 ns:9 ipc:10 mnt:11
+	unixsk:12 inetsk:14 netlinksk:15 netns:17)
 
 die() { echo "Error: make-seeds: $*" >&2; exit 1; }
 [ -x "$crtool" ] || die "no crtool at $crtool (pass its path)"
