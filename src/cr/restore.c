@@ -718,6 +718,8 @@ int cr_restore(const struct restore_opts *o)
 	}
 	if (!ret && o->pidfile)
 		ret = write_pidfile(o->pidfile, root);
+	if (!ret && o->root_pid)
+		*o->root_pid = root;
 	if (!ret) {
 		pr_info("restored %d process(es), root %d\n", rc.tree.nr, root);
 		if (!o->detach) {
