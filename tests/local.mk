@@ -52,7 +52,7 @@ check_PROGRAMS += \
 	tests/cr/mnt_refused_mqueue \
 	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
-	tests/cr/netns_refused \
+	tests/cr/netns \
 	tests/cr/pending \
 	tests/cr/personality \
 	tests/cr/pgrp \
@@ -88,9 +88,9 @@ check_PROGRAMS += \
 	tests/cr/zombie
 
 # Per program: no sanitizers, the test library (automake needs each spelled out).
-tests_cr_netns_refused_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
-tests_cr_netns_refused_LDFLAGS = $(CR_TEST_LINK_FLAGS)
-tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_netns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_netns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_netns_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
@@ -318,7 +318,7 @@ CR_TEST_DESCS = \
 	tests/cr/mnt_refused_mqueue.desc \
 	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \
-	tests/cr/netns_refused.desc \
+	tests/cr/netns.desc \
 	tests/cr/pending.desc \
 	tests/cr/personality.desc \
 	tests/cr/pgrp.desc \
