@@ -319,12 +319,17 @@ static int list_fds(pid_t pid, int **out, int *nr)
 	d = opendir(path);
 	if (!d)
 		return log_errno(-errno, "pid %d: can't list %s", pid, path);
+	int cap = 0;
+
 	*out = NULL;
 	*nr = 0;
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		*out = xrealloc(*out, (*nr + 1) * sizeof(int));
+		if (*nr == cap) {	/* doubling: thousands of descriptors are no rare sight */
+			cap = cap ? 2 * cap : 64;
+			*out = xrealloc(*out, cap * sizeof(int));
+		}
 		(*out)[(*nr)++] = atoi(de->d_name);
 	}
 	qsort(*out, *nr, sizeof(int), cmp_int);
