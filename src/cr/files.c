@@ -309,7 +309,7 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-static int list_fds(pid_t pid, int **out, int *nr)
+int list_fds(pid_t pid, int **out, int *nr)
 {
 	char path[64];
 	_cleanup_closedir_ DIR *d = NULL;
