@@ -37,6 +37,7 @@ check_PROGRAMS += \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/inotify \
 	tests/cr/itimers \
 	tests/cr/locks \
 	tests/cr/maps \
@@ -118,6 +119,9 @@ tests_cr_guard_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_guard_region_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_guard_region_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_inotify_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_inotify_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_inotify_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -225,6 +229,7 @@ CR_TEST_DESCS = \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/inotify.desc \
 	tests/cr/itimers.desc \
 	tests/cr/locks.desc \
 	tests/cr/maps.desc \
