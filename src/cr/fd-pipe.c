@@ -117,9 +117,10 @@ static int pipe_dump(struct fd_dump *d, FdEntry *e)
 
 static int fifo_dump(struct fd_dump *d, FdEntry *e)
 {
+	char tp[PATH_MAX_LEN + 32];
 	struct stat pst;
 
-	if (stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino || pst.st_dev != d->st.st_dev) {
+	if (stat(ns_tree_path(d->target, tp, sizeof(tp)), &pst) < 0 || pst.st_ino != d->st.st_ino || pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: fifo '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
 		return -EOPNOTSUPP;
@@ -333,8 +334,8 @@ static int fifo_open(struct rst_ctx *rc, const FdEntry *e)
 		p->ends[0] = open(e->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (p->ends[0] < 0)
 			return log_errno(-errno, "fd %u: can't open the fifo '%s'", e->fd, e->path);
-		if (fstat(p->ends[0], &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_ino != e->ino ||
-		    st.st_dev != e->dev) {
+		if (fstat(p->ends[0], &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    (!mnt_dev_recreated(rc, e->dev) && (st.st_ino != e->ino || st.st_dev != e->dev))) {
 			pr_err("fd %u: '%s' is no longer the fifo that was dumped\n", e->fd, e->path);
 			return -ESTALE;
 		}
