@@ -37,6 +37,7 @@ check_PROGRAMS += \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/inotify \
 	tests/cr/ipc_posix_mq \
 	tests/cr/ipc_sysv \
 	tests/cr/itimers \
@@ -163,6 +164,9 @@ tests_cr_guard_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_guard_region_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_guard_region_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_inotify_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_inotify_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_inotify_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -303,6 +307,7 @@ CR_TEST_DESCS = \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/inotify.desc \
 	tests/cr/ipc_posix_mq.desc \
 	tests/cr/ipc_sysv.desc \
 	tests/cr/itimers.desc \
