@@ -10,6 +10,7 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libprotobuf-c-dev protobuf-c-compiler liblz4-dev
 	libnl-3-dev libnl-route-3-dev libhwloc-dev libpmix-dev libcap-dev
+	libnftables-dev
 	clang # libFuzzer targets (--enable-fuzzers)
 	util-linux procps # setpriv, nsenter, unshare; pgrep, ps for the tests
 	python3 gzip coreutils # real-program tests (tests/cr/real_*)

@@ -31,8 +31,12 @@ static int dirfd_ = -1;
 static void remove_dir(void)
 {
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
+		if (!img_kinds[k].name)
+			continue;	/* a number kept for another area */
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		unlinkat(dirfd_, name, 0);
 	}
@@ -64,8 +68,12 @@ static void setup(void)
 		abort();
 	close(fd);
 	for (int k = 1; k < IMG_KIND_MAX; k++) {
+		if (!img_kinds[k].name)
+			continue;	/* a number kept for another area */
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		if (linkat(dirfd_, "input", dirfd_, name, 0) < 0)
 			abort();
@@ -120,7 +128,8 @@ static void try_input(const uint8_t *data, size_t size)
 	img_parse_buffer(data, size, NULL, use_msg, NULL);
 	put_input(data, size);
 	for (int k = 1; k < IMG_KIND_MAX; k++)
-		read_as(k);
+		if (img_kind_valid(k))
+			read_as(k);
 	show_cmd(dirpath, false);
 	show_cmd(dirpath, true);
 }

@@ -29,5 +29,5 @@ noinst_PROGRAMS += tests/fuzz/fuzz-image
 tests_fuzz_fuzz_image_SOURCES = tests/fuzz/fuzz-image.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_image_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(FUZZ_SAN_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_image_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_SAN_CFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_image_LDADD = tests/fuzz/libcr-fuzz.a $(PROTOBUF_C_LIBS) $(LZ4_LIBS) -lpthread
+tests_fuzz_fuzz_image_LDADD = tests/fuzz/libcr-fuzz.a $(PROTOBUF_C_LIBS) $(LZ4_LIBS) $(NFTABLES_LIBS) -lpthread
 endif
