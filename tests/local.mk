@@ -28,8 +28,11 @@ check_PROGRAMS += \
 	tests/cr/creds \
 	tests/cr/cwd_root \
 	tests/cr/devnull \
+	tests/cr/epoll \
+	tests/cr/eventfd \
 	tests/cr/fds \
 	tests/cr/fds_more \
+	tests/cr/fifo \
 	tests/cr/fpu \
 	tests/cr/ghost \
 	tests/cr/guard \
@@ -71,9 +74,11 @@ check_PROGRAMS += \
 	tests/cr/sk_unix_dgram \
 	tests/cr/sk_unix_seqpacket \
 	tests/cr/sk_unix_stream \
+	tests/cr/signalfd \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
+	tests/cr/timerfd \
 	tests/cr/tree \
 	tests/cr/tty_ctty \
 	tests/cr/tty_pty \
@@ -128,6 +133,12 @@ tests_cr_cwd_root_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_devnull_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_devnull_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_epoll_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_epoll_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_epoll_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_eventfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_eventfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_eventfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_ghost_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_ghost_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
@@ -137,6 +148,9 @@ tests_cr_locks_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_more_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_more_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_more_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_fifo_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_fifo_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_fifo_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -239,6 +253,9 @@ tests_cr_sk_unix_stream_SOURCES = tests/cr/sk_unix_stream.c tests/cr/sk_unix_com
 tests_cr_sk_unix_stream_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sk_unix_stream_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sk_unix_stream_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_signalfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_signalfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_signalfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sparse_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sparse_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sparse_LDADD = $(CR_TEST_LINK_LIBS)
@@ -248,6 +265,9 @@ tests_cr_stack_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_threads_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_threads_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_threads_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_timerfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_timerfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_timerfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_tree_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_tree_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_tree_LDADD = $(CR_TEST_LINK_LIBS)
@@ -274,8 +294,11 @@ CR_TEST_DESCS = \
 	tests/cr/creds.desc \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
+	tests/cr/epoll.desc \
+	tests/cr/eventfd.desc \
 	tests/cr/fds.desc \
 	tests/cr/fds_more.desc \
+	tests/cr/fifo.desc \
 	tests/cr/ghost.desc \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
@@ -317,9 +340,11 @@ CR_TEST_DESCS = \
 	tests/cr/sk_unix_dgram.desc \
 	tests/cr/sk_unix_seqpacket.desc \
 	tests/cr/sk_unix_stream.desc \
+	tests/cr/signalfd.desc \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
+	tests/cr/timerfd.desc \
 	tests/cr/tree.desc \
 	tests/cr/tty_ctty.desc \
 	tests/cr/tty_pty.desc \
@@ -363,6 +388,12 @@ tests_cr_sk_udp_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sk_netlink_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sk_netlink_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sk_netlink_LDADD = $(CR_TEST_LINK_LIBS)
+check_PROGRAMS += tests/cr/sk_tcp_peer
+tests_cr_sk_tcp_peer_SOURCES = tests/cr/sk_tcp_peer.c tests/cr/skstream.h
+tests_cr_sk_tcp_peer_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_peer_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_peer_LDADD = $(CR_TEST_LINK_LIBS)
 CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
 TESTS += $(CR_SK_DESCS)
 EXTRA_DIST += $(CR_SK_DESCS)
+CR_SCRIPT_TESTS += tests/cr/sk_tcp_ext.sh

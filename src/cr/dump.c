@@ -198,23 +198,35 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
+static int call_hook(const struct dump_opts *o, enum dump_stage stage)
+{
+	int ret = o->hook ? o->hook(o->hook_arg, stage) : 0;
+
+	if (ret)
+		pr_err("the dump was cancelled by its caller (stage %d)\n", stage);
+	return ret ? -ECANCELED : 0;
+}
+
 int cr_dump(const struct dump_opts *o)
 {
 	struct pstree tree = { 0 };
 	struct shmem_seen shm = { 0 };
 	struct file_seen files = { .ghost_limit = o->ghost_limit, .opts = o, .tree = &tree };
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen, t_end, bytes = 0;
+	uint64_t t_start = now_ns(CLOCK_MONOTONIC), t0, t_frozen, t_end, bytes = 0;
 	_cleanup_close_ int dirfd = open_dir(o->dir);
 	int ret;
 
 	if (dirfd < 0)
 		return dirfd;
+	t0 = now_ns(CLOCK_MONOTONIC);
 	ret = seize_tree(o->pid, &tree);
 	t_frozen = now_ns(CLOCK_MONOTONIC);
 	if (!ret)
 		ret = check_tree(&tree);
 	if (!ret)
 		ret = sk_dump_prepare(&files);
+	if (!ret)
+		ret = call_hook(o, DUMP_STAGE_FROZEN);
 	for (int i = 0; i < tree.nr && !ret; i++) {
 		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
 					 .files = &files };
@@ -223,6 +235,8 @@ int cr_dump(const struct dump_opts *o)
 			continue;
 		ret = dump_one_process(&c);
 		bytes += c.bytes_written;
+		if (!ret)
+			ret = call_hook(o, DUMP_STAGE_TASK_DONE);
 	}
 	if (!ret)
 		ret = dump_files_finish(&files, dirfd, o->dir);
@@ -234,6 +248,8 @@ int cr_dump(const struct dump_opts *o)
 		ret = write_inventory(dirfd, o->dir, &tree);
 	if (!ret && fsync(dirfd) < 0)
 		ret = log_errno(-errno, "can't fsync '%s'", o->dir);
+	if (!ret)
+		ret = call_hook(o, DUMP_STAGE_WRITTEN);
 	if (ret)
 		unlinkat(dirfd, "inventory.img", 0);
 	/* The images stand either way: a failure here is logged, the bytes are lost. */
@@ -252,6 +268,10 @@ int cr_dump(const struct dump_opts *o)
 		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,
 		       (t_end - t_frozen) / 1e6 + (t_frozen - t0) / 1e6, (t_end - t0) / 1e6,
 		       (unsigned long long)bytes);
+	if (!ret && o->stats_out)
+		*o->stats_out = (struct dump_stats){ .nr_tasks = tree.nr, .frozen_ns = t_end - t0,
+						     .total_ns = now_ns(CLOCK_MONOTONIC) - t_start,
+						     .page_bytes = bytes };
 	free(shm.ino);
 	dump_files_free(&files);
 	pstree_free(&tree);

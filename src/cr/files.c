@@ -402,8 +402,15 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	struct stat st;
 	int fd;
 
-	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
-		return -ENOENT;
+	if (e->has_ghost_id) {
+		if (ghost_fd(rc, e->ghost_id, &path) < 0)
+			return -ENOENT;
+		/* Reopened through the restorer's /proc/self/fd link, which
+		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes
+		 * it), and O_TMPFILE (with its O_DIRECTORY bit) with ENOTDIR.
+		 * Both act only at open: the description is the same. */
+		flags &= ~(O_NOFOLLOW | O_TMPFILE);
+	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
@@ -546,8 +553,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 	int descs = 0;
 	for (int r = 0; r < n; r++)
 		descs += !r || refs[r - 1].id != refs[r].id;
-	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 +
-			ttys_restore_fd_need(rc));
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 + ttys_restore_fd_need(rc));
+	/* Every pty pair first, with its index. */
 	if (!ret)
 		ret = ttys_restore_prepare(rc);
 	if (ret < 0)

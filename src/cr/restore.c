@@ -579,12 +579,22 @@ static int release_restored(struct rst_ctx *rc)
 
 		if (it->stopped)
 			kill(it->pid, SIGSTOP);
-		for (int k = 0; k < it->nr_threads; k++) {
+		/*
+		 * Secondary threads first. A process released already may end
+		 * others, or its own threads, right away (exit_group): that is
+		 * its own doing, not a failure; the death of a task we still
+		 * trace is collected.
+		 */
+		for (int k = it->nr_threads - 1; k >= 0; k--) {
 			if (!it->seized[k])
 				continue;
-			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) < 0)
-				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
 			it->seized[k] = false;
+			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) == 0)
+				continue;
+			if (errno != ESRCH)
+				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
+			pr_debug("tid %d: exited as soon as its process was released\n", it->threads[k]);
+			waitpid(it->threads[k], NULL, __WALL | WNOHANG);
 		}
 	}
 	return 0;
@@ -708,6 +718,8 @@ int cr_restore(const struct restore_opts *o)
 	}
 	if (!ret && o->pidfile)
 		ret = write_pidfile(o->pidfile, root);
+	if (!ret && o->root_pid)
+		*o->root_pid = root;
 	if (!ret) {
 		pr_info("restored %d process(es), root %d\n", rc.tree.nr, root);
 		if (!o->detach) {

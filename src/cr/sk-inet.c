@@ -280,8 +280,8 @@ static int inet_collect(struct sk_seen *ss, struct sk_info *s, const char *link)
 	    (ret = get_int(s->sk, SOL_SOCKET, SO_PROTOCOL, &proto, who, "SO_PROTOCOL")) < 0)
 		return ret;
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP))) {
-		pr_err("%s: %s socket type %d protocol %d is not supported (TCP and UDP are)\n", who,
-		       s->family == AF_INET6 ? "IPv6" : "IPv4", type, proto);
+		pr_err("%s: %s %s socket of protocol %d is not supported (TCP and UDP are)\n", who,
+		       type == SOCK_RAW ? "a raw" : "an", s->family == AF_INET6 ? "IPv6" : "IPv4", proto);
 		return -EOPNOTSUPP;
 	}
 	ie = s->ie = xmalloc(sizeof(*ie));
@@ -898,6 +898,14 @@ static int tcp_repair_window(int sk, const TcpStreamEntry *ts, const char *who)
 	return 0;
 }
 
+static void repair_mss_hint(int sk, uint32_t mss, const char *who)
+{
+	int v = mss;
+
+	if ((v == 0 || v >= 88) && setsockopt(sk, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)) < 0)
+		pr_debug("%s: TCP_MAXSEG %d: %s (segments may start small)\n", who, v, strerror(errno));
+}
+
 /* A connected socket rebuilt in repair mode; it leaves repair mode in sk_restore_finish(). */
 static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *ts, const char *who)
 {
@@ -915,8 +923,17 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 		ret = log_errno(-errno, "%s: TCP_QUEUE_SEQ %u (receive)", who, ts->recv_seq);
 	if (!ret)
 		ret = sk_bind(sk, ie, who);
+	/*
+	 * connect() sizes segments from the MSS it knows then, and the repair
+	 * options do not size them again: give it the real one (TCP_MAXSEG takes
+	 * at most 32767: loopback's 65495 becomes that), then forget it.
+	 */
+	if (!ret)
+		repair_mss_hint(sk, min_t(uint32_t, ts->mss, 32767), who);
 	if (!ret)
 		ret = sk_connect(sk, ie, who);
+	if (!ret)
+		repair_mss_hint(sk, 0, who);
 	if (!ret)
 		ret = tcp_repair_options(sk, ts, who);
 	if (!ret)

@@ -69,6 +69,21 @@ struct shmem_seen {
 	int nr;
 };
 
+/* What a dump cost, for a launcher's log and manifest (dump_opts.stats_out). */
+struct dump_stats {
+	int nr_tasks;
+	uint64_t frozen_ns;		/* from the first seize to the release */
+	uint64_t total_ns;
+	uint64_t page_bytes;		/* memory pages written */
+};
+
+/* Points where dump_opts.hook is called, the tree frozen every time. */
+enum dump_stage {
+	DUMP_STAGE_FROZEN,		/* seized, nothing written yet */
+	DUMP_STAGE_TASK_DONE,		/* one more process written */
+	DUMP_STAGE_WRITTEN,		/* every image written and synced, not yet released */
+};
+
 struct dump_opts {
 	pid_t pid;
 	const char *dir;
@@ -79,6 +94,10 @@ struct dump_opts {
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
 	bool tcp_established;		/* take TCP connections to peers outside the tree */
+	/* A launcher's hooks: a nonzero return fails the dump (the tree runs on). */
+	int (*hook)(void *arg, enum dump_stage stage);
+	void *hook_arg;
+	struct dump_stats *stats_out;	/* filled on success when not NULL */
 };
 
 struct inherit_fd {			/* --inherit-fd N:ID */
@@ -92,6 +111,7 @@ struct restore_opts {
 	const char *pidfile;
 	struct inherit_fd *inherit;
 	int nr_inherit;
+	pid_t *root_pid;		/* with detach: where the root's pid goes */
 };
 
 int cr_dump(const struct dump_opts *o);

@@ -11,7 +11,8 @@
 #    tty_nr), the descriptors are that pty, and the output read on the
 #    master goes on with no line lost or repeated.
 # And the other way round: a tree holding a pty's master while a process
-# outside it holds its slave is refused, naming that process and the pty.
+# outside it holds its slave is refused, naming that process and the pty;
+# the output its master had not read (taken during the dump) is given back.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
 selfdir=$(cd "$(dirname "$0")" && pwd)
@@ -75,13 +76,26 @@ def stat_tty_nr(p):
         return int(f.read().rsplit(") ", 1)[1].split()[4])
 
 # A pty of the tree with its slave held outside it: refused, tree left running.
-holder = subprocess.Popen(["python3", "-c", "import os, sys, time\n"
-                           "m, s = os.openpty()\nopen(sys.argv[1] + '.tmp', 'w').write(os.ttyname(s))\n"
-                           "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\ntime.sleep(60)",
-                           scratch + "/holder"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
+holder_py = '''
+import os, select, sys, time
+d = sys.argv[1]
+m, s = os.openpty()
+os.write(s, b"unread\\n")
+open(d + "/holder.tmp", "w").write(os.ttyname(s))
+os.rename(d + "/holder.tmp", d + "/holder")
+while not os.path.exists(d + "/go"):
+    time.sleep(0.01)
+got = b""
+while select.select([m], [], [], 2)[0] and len(got) < 64:
+    got += os.read(m, 64)
+open(d + "/got.tmp", "wb").write(got)
+os.rename(d + "/got.tmp", d + "/got")
+time.sleep(60)
+'''
+holder = subprocess.Popen(["python3", "-c", holder_py, scratch], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 try:
-    for i in range(500):
+    for i in range(1000):
         if os.path.exists(scratch + "/holder"):
             break
         time.sleep(0.01)
@@ -97,6 +111,14 @@ try:
     if holder.poll() is not None:
         fail("the tree stopped after a refused dump")
     os.close(outside_fd)
+    open(scratch + "/go", "w").close()
+    for i in range(500):
+        if os.path.exists(scratch + "/got"):
+            break
+        time.sleep(0.01)
+    got = open(scratch + "/got", "rb").read() if os.path.exists(scratch + "/got") else None
+    if got != b"unread\r\n":
+        fail("after the refused dump the master read %r, not the output it had left unread" % got)
 finally:
     holder.kill()
     holder.wait()
