@@ -37,6 +37,7 @@ check_PROGRAMS += \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/inotify \
 	tests/cr/ipc_posix_mq \
 	tests/cr/ipc_sysv \
 	tests/cr/itimers \
@@ -52,7 +53,7 @@ check_PROGRAMS += \
 	tests/cr/mnt_refused_mqueue \
 	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
-	tests/cr/netns_refused \
+	tests/cr/netns \
 	tests/cr/pending \
 	tests/cr/personality \
 	tests/cr/pgrp \
@@ -88,9 +89,9 @@ check_PROGRAMS += \
 	tests/cr/zombie
 
 # Per program: no sanitizers, the test library (automake needs each spelled out).
-tests_cr_netns_refused_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
-tests_cr_netns_refused_LDFLAGS = $(CR_TEST_LINK_FLAGS)
-tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_netns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_netns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_netns_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
@@ -163,6 +164,9 @@ tests_cr_guard_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_guard_region_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_guard_region_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_inotify_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_inotify_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_inotify_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -303,6 +307,7 @@ CR_TEST_DESCS = \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/inotify.desc \
 	tests/cr/ipc_posix_mq.desc \
 	tests/cr/ipc_sysv.desc \
 	tests/cr/itimers.desc \
@@ -318,7 +323,7 @@ CR_TEST_DESCS = \
 	tests/cr/mnt_refused_mqueue.desc \
 	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \
-	tests/cr/netns_refused.desc \
+	tests/cr/netns.desc \
 	tests/cr/pending.desc \
 	tests/cr/personality.desc \
 	tests/cr/pgrp.desc \

@@ -255,7 +255,10 @@ static int inotify_dump(struct fd_dump *d, FdEntry *e)
 	return 0;
 }
 
-/* A directory of the mount holding device dev (kernel encoding), as we see it. */
+/*
+ * A directory of the mount holding device dev (kernel encoding), as we see
+ * it. Not O_PATH: open_by_handle_at() refuses such a mount fd (EBADF).
+ */
 static int mount_of(uint32_t sdev)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -265,7 +268,7 @@ static int mount_of(uint32_t sdev)
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mp) == 3 &&
 		    maj == (sdev >> 20) && min == (sdev & 0xfffff))
-			return open(mp, O_PATH | O_CLOEXEC);
+			return open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return -ENOENT;
 }
 
@@ -325,6 +328,26 @@ static int cmp_wd(const void *a, const void *b)
 	return x->wd < y->wd ? -1 : x->wd > y->wd;
 }
 
+/*
+ * Removing the watches that burnt watch numbers queued IN_IGNORED events
+ * for them: read them all (the dumped queue was not saved either).
+ */
+static int drain_events(const FdEntry *e, int ifd)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int fl = fcntl(ifd, F_GETFL);
+
+	if (fl < 0 || fcntl(ifd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return log_errno(-errno, "fd %u: inotify: F_SETFL", e->fd);
+	while (read(ifd, buf, sizeof(buf)) > 0)
+		;
+	if (errno != EAGAIN)
+		return log_errno(-errno, "fd %u: inotify: can't read the queued events", e->fd);
+	if (fcntl(ifd, F_SETFL, fl) < 0)
+		return log_errno(-errno, "fd %u: inotify: F_SETFL", e->fd);
+	return 0;
+}
+
 static int inotify_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	int ifd = inotify_init1(IN_CLOEXEC | nonblock(e)), ret = 0;
@@ -343,6 +366,8 @@ static int inotify_open(struct rst_ctx *rc, const FdEntry *e)
 		ret = add_watch_as(ifd, e, e->inotify[i], target);
 		close(target);
 	}
+	if (!ret)
+		ret = drain_events(e, ifd);
 	if (ret < 0) {
 		close(ifd);
 		return ret;

@@ -131,28 +131,21 @@ static struct tty_seen *seen_pair(struct file_seen *fs, uint32_t index)
 
 static int scan_one(struct file_seen *fs, pid_t pid)
 {
-	char path[64];
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
+	_cleanup_free_ int *fds = NULL;
+	int nr, ret = list_fds(pid, &fds, &nr);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return log_errno(-errno, "pid %d: can't list %s", pid, path);
-	while ((de = readdir(d))) {
+	for (int i = 0; i < nr && !ret; i++) {
 		_cleanup_free_ char *info = NULL;
 		const char *v;
 		struct stat st;
-		char rel[320];
+		char rel[64];
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(rel, sizeof(rel), "%s/%s", path, de->d_name);
+		snprintf(rel, sizeof(rel), "/proc/%d/fd/%d", pid, fds[i]);
 		if (stat(rel, &st) < 0 || !S_ISCHR(st.st_mode) || !is_ptmx(st.st_rdev))
 			continue;
-		snprintf(rel, sizeof(rel), "fdinfo/%s", de->d_name);
+		snprintf(rel, sizeof(rel), "fdinfo/%d", fds[i]);
 		if (read_proc_file(pid, 0, rel, &info) < 0 || !(v = fdinfo_field(info, "tty-index"))) {
-			pr_err("pid %d: fd %s: /dev/ptmx without a tty-index in its fdinfo\n", pid, de->d_name);
+			pr_err("pid %d: fd %d: /dev/ptmx without a tty-index in its fdinfo\n", pid, fds[i]);
 			return -EOPNOTSUPP;
 		}
 		if (!seen_pair(fs, strtoul(v, NULL, 10))) {
@@ -160,7 +153,7 @@ static int scan_one(struct file_seen *fs, pid_t pid)
 			fs->ttys[fs->nr_ttys++] = (struct tty_seen){ .index = strtoul(v, NULL, 10) };
 		}
 	}
-	return 0;
+	return ret;
 }
 
 /* The pty masters held anywhere in the tree, before any descriptor is dumped. */

@@ -309,7 +309,7 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-static int list_fds(pid_t pid, int **out, int *nr)
+int list_fds(pid_t pid, int **out, int *nr)
 {
 	char path[64];
 	_cleanup_closedir_ DIR *d = NULL;
@@ -319,12 +319,17 @@ static int list_fds(pid_t pid, int **out, int *nr)
 	d = opendir(path);
 	if (!d)
 		return log_errno(-errno, "pid %d: can't list %s", pid, path);
+	int cap = 0;
+
 	*out = NULL;
 	*nr = 0;
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		*out = xrealloc(*out, (*nr + 1) * sizeof(int));
+		if (*nr == cap) {	/* doubling: thousands of descriptors are no rare sight */
+			cap = cap ? 2 * cap : 64;
+			*out = xrealloc(*out, cap * sizeof(int));
+		}
 		(*out)[(*nr)++] = atoi(de->d_name);
 	}
 	qsort(*out, *nr, sizeof(int), cmp_int);

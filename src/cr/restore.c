@@ -676,7 +676,8 @@ static int wait_root(pid_t root)
 int cr_restore(const struct restore_opts *o)
 {
 	struct rst_ctx rc = { .dirfd = -1, .opts = o,
-			      .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1, .devpts_fd = -1 },
+			      .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1, .devpts_fd = -1,
+				      .own_fd = { -1, -1, -1 } },
 			      .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;

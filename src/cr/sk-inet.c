@@ -42,6 +42,7 @@
 #include "files.h"
 #include "image.h"
 #include "log.h"
+#include "pstree.h"
 #include "sk-inet.h"
 #include "util.h"
 
@@ -198,7 +199,7 @@ static int diag_parse(struct sk_seen *ss, const struct nlmsghdr *h)
 }
 
 /* Every TCP socket of this network namespace, of one family. */
-static int diag_dump_tcp(struct sk_seen *ss, int family)
+static int diag_dump_tcp(struct sk_seen *ss, int family, pid_t pid)
 {
 	struct {
 		struct nlmsghdr h;
@@ -208,11 +209,12 @@ static int diag_dump_tcp(struct sk_seen *ss, int family)
 		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0U },
 	};
-	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	/* In the tree's network namespace, which may be its own. */
+	_cleanup_close_ int nl = sock_diag_socket(pid);
 	static char buf[65536] __attribute__((aligned(8)));
 
 	if (nl < 0)
-		return log_errno(-errno, "can't open a NETLINK_SOCK_DIAG socket");
+		return nl;
 	if (send(nl, &req, sizeof(req), 0) < 0)
 		return log_errno(-errno, "INET_DIAG request (family %d)", family);
 	for (;;) {
@@ -603,10 +605,11 @@ static int tcp_read_stream(struct sk_seen *ss, struct sk_info *s)
 int sk_dump_prepare(struct file_seen *fs)
 {
 	struct sk_seen *ss = fs->sk = xzalloc(sizeof(*ss));
-	int ret = diag_dump_tcp(ss, AF_INET);
+	pid_t root = pstree_root(fs->tree)->pid;
+	int ret = diag_dump_tcp(ss, AF_INET, root);
 
 	if (!ret)
-		ret = diag_dump_tcp(ss, AF_INET6);
+		ret = diag_dump_tcp(ss, AF_INET6, root);
 	for (int i = 0; i < fs->tree->nr && !ret; i++)
 		if (!fs->tree->items[i]->zombie)
 			ret = sk_collect_task(ss, fs->tree->items[i]->pid);

@@ -121,7 +121,7 @@ static void *socket_in_ns(void *p)
 }
 
 /* A sock_diag socket in pid's network namespace (a thread enters it if it is not ours). */
-static int diag_socket(pid_t pid)
+int sock_diag_socket(pid_t pid)
 {
 	char path[64];
 	struct stat theirs, ours;
@@ -220,7 +220,7 @@ static int load_table(struct unix_table *t, pid_t pid)
 		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER |
 				     UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN },
 	};
-	_cleanup_close_ int fd = diag_socket(pid);
+	_cleanup_close_ int fd = sock_diag_socket(pid);
 	_cleanup_free_ char *buf = xmalloc(1 << 16);
 
 	if (fd < 0)

@@ -13,6 +13,8 @@
 # And the other way round: a tree holding a pty's master while a process
 # outside it holds its slave is refused, naming that process and the pty;
 # the output its master had not read (taken during the dump) is given back.
+# Dumped, that tree is not restored while its pty index is taken (the
+# refusal names it, nothing is left), and is once the index is free.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
 selfdir=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +31,7 @@ command -v python3 >/dev/null || { echo "SKIP tty_external: python3 is missing";
 
 scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-tty_external.XXXXXX")
 python3 - "$scratch" <<'EOF'
-import fcntl, os, signal, subprocess, sys, termios, threading, time
+import fcntl, os, signal, struct, subprocess, sys, termios, threading, time
 
 crtool, scratch = os.environ["CRTOOL"], sys.argv[1]
 failed = []
@@ -75,6 +77,44 @@ def stat_tty_nr(p):
     with open("/proc/%d/stat" % p) as f:
         return int(f.read().rsplit(") ", 1)[1].split()[4])
 
+def check_index_taken(holder, hname):
+    """Dump the holder; with its pty index taken the restore is refused, naming
+    it, and leaves nothing; with the index free again it is restored."""
+    r = subprocess.run([crtool, "dump", "-t", str(holder.pid), "-D", scratch + "/h1"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        fail("dump of the pty holder failed: " + r.stderr)
+        return
+    holder.wait()
+    idx, taken = int(hname.rsplit("/", 1)[1]), []
+    while True:
+        taken.append(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))
+        n = struct.unpack("I", fcntl.ioctl(taken[-1], 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+        if n >= idx:
+            break
+    for fd in taken[:-1]:
+        os.close(fd)
+    if n != idx:
+        print("note: /dev/pts/%d was taken by someone else; the taken-index restore is not checked" % idx)
+    else:
+        r = subprocess.run([crtool, "restore", "-D", scratch + "/h1", "--detach"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            fail("restore succeeded although /dev/pts/%d was taken" % idx)
+            os.kill(holder.pid, signal.SIGKILL)
+        elif "/dev/pts/%d is taken" % idx not in r.stderr:
+            fail("the refused restore does not name /dev/pts/%d: %s" % (idx, r.stderr))
+        time.sleep(0.1)
+        if alive(holder.pid):
+            fail("a process %d was left by the refused restore" % holder.pid)
+    os.close(taken[-1])
+    r = subprocess.run([crtool, "restore", "-D", scratch + "/h1", "--detach"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        fail("restore of the pty holder failed once its index was free: " + r.stderr)
+    else:
+        os.kill(holder.pid, signal.SIGKILL)
+
 # A pty of the tree with its slave held outside it: refused, tree left running.
 holder_py = '''
 import os, select, sys, time
@@ -119,6 +159,7 @@ try:
     got = open(scratch + "/got", "rb").read() if os.path.exists(scratch + "/got") else None
     if got != b"unread\r\n":
         fail("after the refused dump the master read %r, not the output it had left unread" % got)
+    check_index_taken(holder, hname)
 finally:
     holder.kill()
     holder.wait()
