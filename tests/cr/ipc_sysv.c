@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -30,6 +31,7 @@ union semun {
 };
 
 static int shm_a, shm_b, shm_c, sem_a, sem_b, msq_a, msq_b;
+static unsigned long a_nattch;	/* at readiness: one per VMA of every attach */
 static unsigned char *a_root, *a_again, *c_addr;	/* a_again: the child's second attach */
 static const unsigned short sem_vals[NSEMS] = { 0, 1, 7, 300, 32767 };
 
@@ -58,7 +60,7 @@ static void check_shm(void)
 	} else {
 		check_perm("segment A", &ds.shm_perm, 0x1234, 0640, 1000, 1001);
 		CR_EXPECT_EQ("segment A size", ds.shm_segsz, A_SIZE);
-		CR_EXPECT_EQ("segment A attaches", ds.shm_nattch, 3);
+		CR_EXPECT_EQ("segment A attaches", ds.shm_nattch, a_nattch);
 	}
 	bad = cr_check_fill(a_root, A_SIZE - 8, 11);
 	CR_CHECK(bad < 0, "segment A differs at byte %ld", bad);
@@ -198,6 +200,9 @@ static void __attribute__((noreturn)) child(void)
 	a_again = shmat(shm_a, NULL, SHM_RDONLY);
 	if (a_again == (void *)-1)
 		cr_die("child shmat: %s", strerror(errno));
+	/* Three pieces of one attach: restore maps the outer ones from an offset. */
+	if (mprotect(a_again + CR_PAGE, CR_PAGE, PROT_NONE) < 0)
+		cr_die("child mprotect: %s", strerror(errno));
 	cr_child_ready();
 	cr_wait_term();
 	bad = cr_check_fill(a_root, A_SIZE - 8, 11);
@@ -208,6 +213,17 @@ static void __attribute__((noreturn)) child(void)
 	CR_CHECK(a_again[A_SIZE - 1] == 0x5a, "child: second attach does not see the write (%#x)",
 		 a_again[A_SIZE - 1]);
 	CR_CHECK(a_again != a_root, "child: both attaches at one address");
+	bad = cr_check_fill(a_again + 2 * CR_PAGE, A_SIZE - 8 - 2 * CR_PAGE, 11 + 2 * CR_PAGE / 8);
+	CR_CHECK(bad < 0, "child: third piece of the second attach differs at byte %ld", bad);
+	{
+		char perms[5];
+
+		cr_maps_perms(a_again + CR_PAGE, perms);
+		CR_CHECK(!strcmp(perms, "---s"), "child: middle piece is '%s', expected ---s", perms);
+		cr_maps_perms(a_again, perms);
+		CR_CHECK(!strcmp(perms, "r--s"), "child: first piece is '%s', expected r--s", perms);
+		CR_CHECK(shmdt(a_again) == 0, "child: shmdt of the second attach: %s", strerror(errno));
+	}
 	bad = cr_check_fill(c_addr, C_SIZE, 33);
 	CR_CHECK(bad < 0, "child: segment C differs at byte %ld", bad);
 	cr_child_exit();
@@ -223,6 +239,13 @@ int main(int argc, char **argv)
 	kid = cr_spawn("child");
 	if (kid == 0)
 		child();
+	{
+		struct shmid_ds ds;
+
+		if (shmctl(shm_a, IPC_STAT, &ds) < 0)
+			cr_die("IPC_STAT: %s", strerror(errno));
+		a_nattch = ds.shm_nattch;
+	}
 	cr_ready();
 	cr_wait_term();
 	check_shm();
