@@ -921,6 +921,9 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 	if (!ret && (ret = repair_queue(sk, TCP_RECV_QUEUE, who)) == 0 &&
 	    setsockopt(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, &ts->recv_seq, sizeof(ts->recv_seq)) < 0)
 		ret = log_errno(-errno, "%s: TCP_QUEUE_SEQ %u (receive)", who, ts->recv_seq);
+	/* The address may come to this host later (a virtual address that moves with the job). */
+	if (!ret)
+		ret = set_int(sk, IPPROTO_IP, IP_FREEBIND, 1, who, "IP_FREEBIND");
 	if (!ret)
 		ret = sk_bind(sk, ie, who);
 	/*
@@ -934,6 +937,8 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 		ret = sk_connect(sk, ie, who);
 	if (!ret)
 		repair_mss_hint(sk, 0, who);
+	if (!ret)
+		ret = set_int(sk, IPPROTO_IP, IP_FREEBIND, saved_opt(ie, IPPROTO_IP, IP_FREEBIND), who, "IP_FREEBIND");
 	if (!ret)
 		ret = tcp_repair_options(sk, ts, who);
 	if (!ret)
@@ -993,6 +998,12 @@ static int inet_open(struct rst_ctx *rc, const FdEntry *e)
 	    (ret = img_read_one(rc->dirfd, rc->dir, IMG_TCPSTREAM, ie->stream_id, &tcp_stream_entry__descriptor,
 				(ProtobufCMessage **)&ts)) < 0)
 		return ret;
+	if (ts && ts->unsent > ts->send_queue.len) {
+		pr_err("%s: tcp-stream-%u.img: %u unsent bytes in a send queue of %zu\n", who, ie->stream_id,
+		       ts->unsent, ts->send_queue.len);
+		img_free_msg(&ts->base);
+		return -EINVAL;
+	}
 	sk = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
 	if (sk < 0) {
 		img_free_msg(ts ? &ts->base : NULL);
