@@ -13,6 +13,9 @@ packages=(
 	libnftables-dev
 	clang # libFuzzer targets (--enable-fuzzers)
 	util-linux procps # setpriv, nsenter, unshare; pgrep, ps for the tests
+	python3 gzip coreutils # real-program tests (tests/cr/real_*)
+	iproute2 nftables # network namespaces, TCP traffic blocking
+	openmpi-bin libopenmpi-dev mpich libmpich-dev # MPI integration tests
 )
 
 is_installed() {

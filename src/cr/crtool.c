@@ -16,7 +16,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage:\n"
 		"  crtool dump -t PID -D DIR [--leave-running | --leave-stopped] [--stats]\n"
-		"              [--ghost-limit SIZE] [--external ID]... [--tcp-established] [-v]\n"
+		"              [--ghost-limit SIZE] [--max-tmpfs-size SIZE] [--external ID | --external tty]...\n"
+		"              [--tcp-established] [-v]\n"
 		"  crtool restore -D DIR [--detach] [--pidfile FILE] [--inherit-fd N:ID]... [-v]\n"
 		"  crtool check [--json]\n"
 		"  crtool show DIR [--json]\n"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_LEAVE_RUNNING = 256, OPT_LEAVE_STOPPED, OPT_DETACH, OPT_PIDFILE, OPT_JSON, OPT_STATS,
-       OPT_GHOST_LIMIT, OPT_EXTERNAL, OPT_INHERIT_FD, OPT_TCP_ESTABLISHED };
+       OPT_GHOST_LIMIT, OPT_EXTERNAL, OPT_INHERIT_FD, OPT_MAX_TMPFS, OPT_TCP_ESTABLISHED };
 
 static const struct option long_opts[] = {
 	{ "tree", required_argument, NULL, 't' },
@@ -42,6 +43,7 @@ static const struct option long_opts[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 	{ "external", required_argument, NULL, OPT_EXTERNAL },
+	{ "max-tmpfs-size", required_argument, NULL, OPT_MAX_TMPFS },
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -144,6 +146,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_GHOST_LIMIT:
 			if (parse_size("ghost-limit", optarg, &c->dump.ghost_limit) < 0)
+				return -1;
+			break;
+		case OPT_MAX_TMPFS:
+			if (parse_size("max-tmpfs-size", optarg, &c->dump.max_tmpfs) < 0)
 				return -1;
 			break;
 		case OPT_EXTERNAL:

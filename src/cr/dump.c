@@ -12,6 +12,7 @@
 #include "image.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "pidns.h"
 #include "sk-inet.h"
 #include "util.h"
 
@@ -105,30 +106,6 @@ static int write_inventory(int dirfd, const char *dir, struct pstree *t)
 	return img_write_one(dirfd, dir, IMG_INVENTORY, 0, &inv.base);
 }
 
-/* Namespaces the engine does not save yet must be ours: otherwise say so. */
-static int check_namespaces(struct pstree_item *it)
-{
-	static const char *const kinds[] = { "mnt", "net", "ipc", "uts", "user", "cgroup", "time" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		char mine[64], theirs[64];
-		struct stat a, b;
-
-		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", kinds[i]);
-		snprintf(theirs, sizeof(theirs), "/proc/%d/ns/%s", it->pid, kinds[i]);
-		if (stat(mine, &a) < 0)
-			continue;	/* this kernel has no such namespace */
-		if (stat(theirs, &b) < 0)
-			return log_errno(-errno, "pid %d: can't stat %s", it->pid, theirs);
-		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-			pr_err("pid %d: lives in its own %s namespace, which crtool cannot dump yet\n",
-			       it->pid, kinds[i]);
-			return -EOPNOTSUPP;
-		}
-	}
-	return 0;
-}
-
 static bool same_kcmp(pid_t a, pid_t b, int type)
 {
 	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
@@ -191,24 +168,17 @@ static int check_sharing(struct pstree *t)
 static int check_tree(struct pstree *t)
 {
 	struct pstree_item *root = pstree_root(t);
+	int ret;
 
 	if (root->ns_levels > 1 && !t->root_is_pidns_init) {
 		pr_err("pid %d lives in a child PID namespace whose init is not in the tree; dump the init instead\n",
 		       root->pid);
 		return -EOPNOTSUPP;
 	}
-	for (int i = 0; i < t->nr; i++) {
-		struct pstree_item *it = t->items[i];
-		int ret = it->zombie ? 0 : check_namespaces(it);
-
-		if (ret < 0)
-			return ret;
-		if (i && it->ns_levels != it->parent->ns_levels) {
-			pr_err("pid %d: nested PID namespaces inside the tree are not supported yet\n", it->pid);
-			return -EOPNOTSUPP;
-		}
-	}
-	return check_sharing(t);
+	ret = pidns_dump_check(t);
+	if (ret == 0)
+		ret = ns_check_tree(t);
+	return ret < 0 ? ret : check_sharing(t);
 }
 
 static int open_dir(const char *dir)
@@ -228,23 +198,35 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
+static int call_hook(const struct dump_opts *o, enum dump_stage stage)
+{
+	int ret = o->hook ? o->hook(o->hook_arg, stage) : 0;
+
+	if (ret)
+		pr_err("the dump was cancelled by its caller (stage %d)\n", stage);
+	return ret ? -ECANCELED : 0;
+}
+
 int cr_dump(const struct dump_opts *o)
 {
 	struct pstree tree = { 0 };
 	struct shmem_seen shm = { 0 };
 	struct file_seen files = { .ghost_limit = o->ghost_limit, .opts = o, .tree = &tree };
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen, t_end, bytes = 0;
+	uint64_t t_start = now_ns(CLOCK_MONOTONIC), t0, t_frozen, t_end, bytes = 0;
 	_cleanup_close_ int dirfd = open_dir(o->dir);
 	int ret;
 
 	if (dirfd < 0)
 		return dirfd;
+	t0 = now_ns(CLOCK_MONOTONIC);
 	ret = seize_tree(o->pid, &tree);
 	t_frozen = now_ns(CLOCK_MONOTONIC);
 	if (!ret)
 		ret = check_tree(&tree);
 	if (!ret)
 		ret = sk_dump_prepare(&files);
+	if (!ret)
+		ret = call_hook(o, DUMP_STAGE_FROZEN);
 	for (int i = 0; i < tree.nr && !ret; i++) {
 		struct dump_ctx c = { .it = tree.items[i], .dirfd = dirfd, .dir = o->dir, .shm = &shm,
 					 .files = &files };
@@ -253,17 +235,26 @@ int cr_dump(const struct dump_opts *o)
 			continue;
 		ret = dump_one_process(&c);
 		bytes += c.bytes_written;
+		if (!ret)
+			ret = call_hook(o, DUMP_STAGE_TASK_DONE);
 	}
 	if (!ret)
 		ret = dump_files_finish(&files, dirfd, o->dir);
+	if (!ret)
+		ret = ns_dump(&tree, dirfd, o->dir, o->max_tmpfs);
 	if (!ret)
 		ret = pstree_write_image(dirfd, o->dir, &tree);
 	if (!ret)
 		ret = write_inventory(dirfd, o->dir, &tree);
 	if (!ret && fsync(dirfd) < 0)
 		ret = log_errno(-errno, "can't fsync '%s'", o->dir);
+	if (!ret)
+		ret = call_hook(o, DUMP_STAGE_WRITTEN);
 	if (ret)
 		unlinkat(dirfd, "inventory.img", 0);
+	/* The images stand either way: a failure here is logged, the bytes are lost. */
+	if (ret || o->after != DUMP_KILL)
+		ttys_dump_give_back(&files);
 	/* Sockets leave repair mode and their connections unblock before the tree runs again. */
 	if (ret || o->after != DUMP_KILL)
 		sk_dump_resume(&files);
@@ -277,6 +268,10 @@ int cr_dump(const struct dump_opts *o)
 		cr_log(LOG_ERR, "stats: tasks=%d frozen_ms=%.1f dump_ms=%.1f bytes=%llu\n", tree.nr,
 		       (t_end - t_frozen) / 1e6 + (t_frozen - t0) / 1e6, (t_end - t0) / 1e6,
 		       (unsigned long long)bytes);
+	if (!ret && o->stats_out)
+		*o->stats_out = (struct dump_stats){ .nr_tasks = tree.nr, .frozen_ns = t_end - t0,
+						     .total_ns = now_ns(CLOCK_MONOTONIC) - t_start,
+						     .page_bytes = bytes };
 	free(shm.ino);
 	dump_files_free(&files);
 	pstree_free(&tree);

@@ -139,18 +139,20 @@ static int external_dump(struct fd_dump *d, FdEntry *e)
 static int external_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	const struct restore_opts *o = rc->opts;
+	const char *id = e->external_id ? e->external_id : e->path;
 	int fd;
 
 	for (int i = 0; o && i < o->nr_inherit; i++) {
-		if (strcmp(o->inherit[i].id, e->path))
+		if (strcmp(o->inherit[i].id, id))
 			continue;
 		fd = fcntl(o->inherit[i].fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			return log_errno(-errno, "--inherit-fd %d:%s: descriptor %d", o->inherit[i].fd,
-					 e->path, o->inherit[i].fd);
+					 id, o->inherit[i].fd);
 		return fd;
 	}
-	pr_err("fd %u was the external '%s': give it with --inherit-fd N:%s\n", e->fd, e->path, e->path);
+	pr_err("fd %u (%s) was the external '%s': give it with --inherit-fd N:%s\n", e->fd, e->path, id,
+	       id);
 	return -ENOENT;
 }
 

@@ -2,9 +2,13 @@
 /*
  * Pipes and fifos. The bytes buffered in one are read without consuming
  * them: a read end opened through /proc/PID/fd/N is tee()d into a pipe of
- * ours as large as the tree's, then read from ours. The contents are saved
- * once per pipe inode in pipes.img; each descriptor only records its end,
- * flags and description. At restore the restorer creates each pipe once
+ * ours as large as the tree's, then read from ours. tee() keeps the packet
+ * mark of the buffers an O_DIRECT writer made, and a read() stops at the
+ * end of a packet: the lengths the reads return are the packets, saved with
+ * the bytes and written back one by one in packet mode. The contents are
+ * saved once per pipe (device and inode: a fifo's inode number can be a
+ * pipe's too) in pipes.img; each descriptor only records its end, flags and
+ * description. At restore the restorer creates each pipe once
  * (fifos: opens the path once read-write, which keeps opens from blocking),
  * refills it, and gives out its ends.
  */
@@ -22,18 +26,36 @@
 #include "util.h"
 
 struct rst_pipe {
-	uint64_t ino;
+	uint64_t dev, ino;
 	int ends[2];			/* pipe: read, write; fifo: ends[0] is the keeper */
 	bool given[2];			/* that end's first description was handed out */
 	PipeDataEntry *data;
 };
 
-static PipeDataEntry *seen_pipe(struct file_seen *fs, uint64_t ino)
+static PipeDataEntry *seen_pipe(struct file_seen *fs, uint64_t dev, uint64_t ino)
 {
 	for (int i = 0; i < fs->nr_pipes; i++)
-		if (fs->pipes[i]->ino == ino)
+		if (fs->pipes[i]->ino == ino && fs->pipes[i]->dev == dev)
 			return fs->pipes[i];
 	return NULL;
+}
+
+/* Our copy, one read() at a time: each read ends at a packet's end. */
+static int read_pieces(struct fd_dump *d, int rfd, PipeDataEntry *pe, size_t len)
+{
+	pe->data.len = 0;
+	pe->data.data = xmalloc(len + 1);
+	while (pe->data.len < len) {
+		ssize_t n = read(rfd, pe->data.data + pe->data.len, len - pe->data.len);
+
+		if (n <= 0)
+			return log_errno(n < 0 ? -errno : -EIO, "pid %d: fd %d (%s): short read of "
+					 "%zu buffered bytes", d->pid, d->fd, d->target, len);
+		pe->data.len += n;
+		pe->packets = xrealloc(pe->packets, (pe->n_packets + 1) * sizeof(*pe->packets));
+		pe->packets[pe->n_packets++] = n;
+	}
+	return 0;
 }
 
 /* Copy what is buffered in the pipe behind pid's fd, leaving it there. */
@@ -66,11 +88,7 @@ static int peek_pipe(struct fd_dump *d, PipeDataEntry *pe)
 		ret = log_errno(-errno, "pid %d: fd %d (%s): tee", d->pid, d->fd, d->target);
 		goto out;
 	}
-	pe->data.len = n > 0 ? n : 0;
-	pe->data.data = xmalloc(pe->data.len + 1);
-	if (pe->data.len && read_full(p[0], pe->data.data, pe->data.len) != (ssize_t)pe->data.len)
-		ret = log_errno(-EIO, "pid %d: fd %d (%s): short read of %zu buffered bytes", d->pid,
-				d->fd, d->target, pe->data.len);
+	ret = read_pieces(d, p[0], pe, n > 0 ? n : 0);
 out:
 	close(p[0]);
 	close(p[1]);
@@ -83,11 +101,13 @@ static int pipe_dump(struct fd_dump *d, FdEntry *e)
 	int ret;
 
 	(void)e;
-	if (seen_pipe(d->fs, d->st.st_ino))
+	if (seen_pipe(d->fs, d->st.st_dev, d->st.st_ino))
 		return 0;
 	pe = xmalloc(sizeof(*pe));
 	pipe_data_entry__init(pe);
 	pe->ino = d->st.st_ino;
+	pe->has_dev = true;
+	pe->dev = d->st.st_dev;
 	pe->has_fifo = pe->fifo = S_ISFIFO(d->st.st_mode) && d->target[0] == '/';
 	ret = peek_pipe(d, pe);
 	d->fs->pipes = xrealloc(d->fs->pipes, (d->fs->nr_pipes + 1) * sizeof(*d->fs->pipes));
@@ -97,9 +117,10 @@ static int pipe_dump(struct fd_dump *d, FdEntry *e)
 
 static int fifo_dump(struct fd_dump *d, FdEntry *e)
 {
+	char tp[PATH_MAX_LEN + 32];
 	struct stat pst;
 
-	if (stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino || pst.st_dev != d->st.st_dev) {
+	if (stat(ns_tree_path(d->target, tp, sizeof(tp)), &pst) < 0 || pst.st_ino != d->st.st_ino || pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: fifo '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
 		return -EOPNOTSUPP;
@@ -156,6 +177,7 @@ int pipes_restore_load(struct rst_ctx *rc)
 		p->ends[0] = p->ends[1] = -1;
 		p->data = (PipeDataEntry *)m;
 		p->ino = p->data->ino;
+		p->dev = p->data->dev;
 	}
 	img_abort(img);
 	return ret;
@@ -179,28 +201,76 @@ void pipes_restore_release(struct rst_ctx *rc)
 static struct rst_pipe *find_pipe(struct rst_ctx *rc, const FdEntry *e)
 {
 	for (int i = 0; i < rc->nr_pipes; i++)
-		if (rc->pipes[i].ino == e->ino)
+		if (rc->pipes[i].ino == e->ino && (!rc->pipes[i].data->has_dev || rc->pipes[i].dev == e->dev))
 			return &rc->pipes[i];
 	pr_err("fd %u: %s: its contents are missing from pipes.img\n", e->fd, e->path);
 	return NULL;
 }
 
-/* The bytes that were buffered, written into an empty pipe of the right size. */
-static int refill(const FdEntry *e, struct rst_pipe *p, int wfd)
+/* Does a description of this pipe have O_DIRECT (packet mode)? */
+static bool has_direct_end(struct rst_ctx *rc, const struct rst_pipe *p)
+{
+	for (int i = 0; i < rc->tree.nr; i++) {
+		FdsEntry *fds = rc->tasks[i].fds;
+
+		for (size_t k = 0; fds && k < fds->n_fds; k++) {
+			const FdEntry *e = fds->fds[k];
+
+			if ((e->kind == FD_KIND__FD_PIPE || e->kind == FD_KIND__FD_FIFO) &&
+			    e->ino == p->ino && (!p->data->has_dev || e->dev == p->dev) &&
+			    (e->flags & O_DIRECT))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Are the saved pieces packets, and do they fit the pipe? */
+static int check_pieces(const FdEntry *e, const PipeDataEntry *pe, bool packets)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < pe->n_packets; i++)
+		sum += pe->packets[i];
+	if (pe->data.len > pe->pipe_size || (pe->n_packets && sum != pe->data.len) ||
+	    (packets && pe->n_packets > pe->pipe_size / (uint32_t)getpagesize())) {
+		pr_err("fd %u: %s: %zu buffered bytes in %zu pieces do not fit a pipe of %u\n", e->fd,
+		       e->path, pe->data.len, pe->n_packets, pe->pipe_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The bytes that were buffered, written into an empty pipe of the right
+ * size; a packet pipe's one write per packet, with O_DIRECT. Nonblocking:
+ * a bad image fails instead of hanging.
+ */
+static int refill(struct rst_ctx *rc, const FdEntry *e, struct rst_pipe *p, int wfd)
 {
 	PipeDataEntry *pe = p->data;
+	bool packets = pe->n_packets > 1 || (pe->data.len && has_direct_end(rc, p));
+	int fl = fcntl(wfd, F_GETFL), ret;
+	size_t off = 0;
 
 	if (pe->pipe_size && fcntl(wfd, F_SETPIPE_SZ, pe->pipe_size) < (int)pe->pipe_size)
 		return log_errno(-errno, "fd %u: %s: can't set the pipe size to %u", e->fd, e->path,
 				 pe->pipe_size);
-	if (pe->data.len > pe->pipe_size) {
-		pr_err("fd %u: %s: %zu buffered bytes do not fit a pipe of %u\n", e->fd, e->path,
-		       pe->data.len, pe->pipe_size);
-		return -EINVAL;
+	if ((ret = check_pieces(e, pe, packets)) < 0)
+		return ret;
+	if (fl < 0 || fcntl(wfd, F_SETFL, fl | O_NONBLOCK | (packets ? O_DIRECT : 0)) < 0)
+		return log_errno(-errno, "fd %u: %s: can't set the flags to refill it", e->fd, e->path);
+	for (size_t i = 0; off < pe->data.len; i++) {
+		size_t len = packets && i < pe->n_packets ? pe->packets[i] : pe->data.len - off;
+		ssize_t n = write(wfd, pe->data.data + off, len);
+
+		if (n != (ssize_t)len)
+			return log_errno(n < 0 ? -errno : -EIO, "fd %u: %s: can't refill %zu bytes at %zu",
+					 e->fd, e->path, len, off);
+		off += len;
 	}
-	if (pe->data.len && write_full(wfd, pe->data.data, pe->data.len) != (ssize_t)pe->data.len)
-		return log_errno(-errno, "fd %u: %s: can't refill %zu bytes", e->fd, e->path,
-				 pe->data.len);
+	if (fcntl(wfd, F_SETFL, fl) < 0)
+		return log_errno(-errno, "fd %u: %s: can't set the flags back to 0%o", e->fd, e->path, fl);
 	return 0;
 }
 
@@ -238,7 +308,7 @@ static int pipe_open(struct rst_ctx *rc, const FdEntry *e)
 	if (p->ends[0] < 0) {
 		if (pipe2(p->ends, O_CLOEXEC | (e->flags & O_DIRECT)) < 0)
 			return log_errno(-errno, "fd %u: can't create %s", e->fd, e->path);
-		if ((ret = refill(e, p, p->ends[1])) < 0)
+		if ((ret = refill(rc, e, p, p->ends[1])) < 0)
 			return ret;
 	}
 	if (p->given[end])
@@ -264,12 +334,12 @@ static int fifo_open(struct rst_ctx *rc, const FdEntry *e)
 		p->ends[0] = open(e->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (p->ends[0] < 0)
 			return log_errno(-errno, "fd %u: can't open the fifo '%s'", e->fd, e->path);
-		if (fstat(p->ends[0], &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_ino != e->ino ||
-		    st.st_dev != e->dev) {
+		if (fstat(p->ends[0], &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    (!mnt_dev_recreated(rc, e->dev) && (st.st_ino != e->ino || st.st_dev != e->dev))) {
 			pr_err("fd %u: '%s' is no longer the fifo that was dumped\n", e->fd, e->path);
 			return -ESTALE;
 		}
-		if ((ret = refill(e, p, p->ends[0])) < 0)
+		if ((ret = refill(rc, e, p, p->ends[0])) < 0)
 			return ret;
 	}
 	fd = reopen(e, p->ends[0]);

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <search.h>
 #include <string.h>
 #include <linux/kcmp.h>
 #include <inttypes.h>
@@ -23,7 +24,7 @@ static bool stateless_chrdev(dev_t rdev)
 {
 	static const struct { unsigned maj, min; } ok[] = {
 		{ 1, 3 } /* null */, { 1, 5 } /* zero */, { 1, 7 } /* full */,
-		{ 1, 8 } /* random */, { 1, 9 } /* urandom */, { 5, 0 } /* tty */,
+		{ 1, 8 } /* random */, { 1, 9 } /* urandom */,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
@@ -32,25 +33,60 @@ static bool stateless_chrdev(dev_t rdev)
 	return false;
 }
 
-/* Descriptors that share one open file description (dup, fork) share an id. */
-static uint32_t file_id(struct file_seen *fs, pid_t pid, int fd, const struct stat *st)
-{
+/*
+ * Descriptors that share one open file description (dup, fork) share an id.
+ * Descriptions met so far sit in a binary tree (tsearch) ordered by device,
+ * inode, then by kcmp(KCMP_FILE), which orders descriptions as well as it
+ * tells them apart (0 same, 1 less, 2 greater): finding a descriptor's
+ * description takes O(log n) comparisons, kcmp only between descriptions of
+ * one inode.
+ */
+struct file_key {
+	pid_t pid;
+	int fd;
+	uint64_t dev, ino;
 	uint32_t id;
+};
 
-	for (int i = 0; i < fs->nr; i++) {
-		if (fs->f[i].dev != st->st_dev || fs->f[i].ino != st->st_ino)
-			continue;
-		if (syscall(SYS_kcmp, pid, fs->f[i].pid, KCMP_FILE, fd, fs->f[i].fd) == 0)
-			return fs->f[i].id;
+static int kcmp_errno;		/* set when a comparison could not be made */
+
+static int cmp_file_key(const void *pa, const void *pb)
+{
+	const struct file_key *a = pa, *b = pb;
+	long r;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	r = syscall(SYS_kcmp, a->pid, b->pid, KCMP_FILE, a->fd, b->fd);
+	if (r < 0 && !kcmp_errno)
+		kcmp_errno = errno;
+	return r == 0 ? 0 : r == 1 ? -1 : 1;
+}
+
+static int file_id(struct file_seen *fs, pid_t pid, int fd, const struct stat *st, uint32_t *id)
+{
+	struct file_key *k = xmalloc(sizeof(*k)), **found;
+
+	*k = (struct file_key){ pid, fd, st->st_dev, st->st_ino, fs->next_id };
+	kcmp_errno = 0;
+	found = tsearch(k, &fs->by_desc, cmp_file_key);
+	if (!found)
+		abort();	/* out of memory, as xmalloc */
+	if (kcmp_errno) {
+		if (*found == k)
+			tdelete(k, &fs->by_desc, cmp_file_key);
+		free(k);
+		return log_errno(-kcmp_errno, "pid %d: fd %d: kcmp(KCMP_FILE)", pid, fd);
 	}
-	id = fs->next_id++;
-	fs->f = xrealloc(fs->f, (fs->nr + 1) * sizeof(*fs->f));
-	fs->f[fs->nr].pid = pid;
-	fs->f[fs->nr].fd = fd;
-	fs->f[fs->nr].dev = st->st_dev;
-	fs->f[fs->nr].ino = st->st_ino;
-	fs->f[fs->nr++].id = id;
-	return id;
+	if (*found != k) {
+		free(k);
+		*id = (*found)->id;
+		return 0;
+	}
+	*id = fs->next_id++;
+	return 0;
 }
 
 const char *fdinfo_field(const char *text, const char *key)
@@ -139,7 +175,7 @@ static int reg_in_child(struct rst_ctx *rc, const FdEntry *e)
 static int reg_dump(struct fd_dump *d, FdEntry *e)
 {
 	struct stat pst;
-	char src[64];
+	char src[64], tp[PATH_MAX_LEN + 32];
 	int ret = dump_locks(d, e);
 
 	if (ret < 0)
@@ -149,7 +185,8 @@ static int reg_dump(struct fd_dump *d, FdEntry *e)
 		e->has_ghost_id = true;
 		return ghost_dump(d->fs, d->dirfd, d->dir, d->pid, src, d->target, &e->ghost_id);
 	}
-	if (d->target[0] != '/' || stat(d->target, &pst) < 0 || pst.st_ino != d->st.st_ino ||
+	if (d->target[0] != '/' || stat(ns_tree_path(d->target, tp, sizeof(tp)), &pst) < 0 ||
+	    pst.st_ino != d->st.st_ino ||
 	    pst.st_dev != d->st.st_dev) {
 		pr_err("pid %d: fd %d: '%s' is deleted or not reachable by its name; not supported yet\n",
 		       d->pid, d->fd, d->target);
@@ -165,7 +202,8 @@ static const struct fd_ops chr_ops = { FD_KIND__FD_CHR, "device", NULL, path_ope
 
 static const struct fd_ops *const all_ops[] = {
 	&reg_ops, &chr_ops, &pipe_ops, &fifo_ops, &eventfd_ops, &epoll_ops,
-	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &inet_ops, &netlink_ops,
+	&signalfd_ops, &timerfd_ops, &inotify_ops, &external_ops, &mqueue_ops, &tty_ops,
+	&unixsk_ops, &inet_ops, &netlink_ops,
 };
 
 static const struct fd_ops *ops_of(FdKind kind)
@@ -195,12 +233,18 @@ static const struct fd_ops *classify(const struct fd_dump *d)
 	if (d->target[0] == '/') {
 		if (fmt == S_IFIFO)
 			return &fifo_ops;
+		if (fd_is_mqueue(d))
+			return &mqueue_ops;
+		if (fmt == S_IFCHR && tty_chrdev(d->st.st_rdev))
+			return &tty_ops;
 		if (fmt == S_IFCHR && stateless_chrdev(d->st.st_rdev))
 			return &chr_ops;
 		if (fmt == S_IFREG || fmt == S_IFDIR)
 			return &reg_ops;
 		return NULL;
 	}
+	if (fmt == S_IFSOCK && unix_sk_known(d->fs, d->pid, d->st.st_ino))
+		return &unixsk_ops;
 	for (size_t i = 0; i < ARRAY_SIZE(anon); i++)
 		if (!strcmp(d->target, anon[i].link))
 			return anon[i].ops;
@@ -242,7 +286,8 @@ static int dump_one_fd(struct dump_ctx *c, int fd, FdEntry *e)
 	e->ino = d.st.st_ino;
 	e->mode = d.st.st_mode;
 	e->rdev = d.st.st_rdev;
-	e->file_id = file_id(fs, pid, fd, &d.st);
+	if ((ret = file_id(fs, pid, fd, &d.st, &e->file_id)) < 0)
+		return ret;
 	if (ops->kind == FD_KIND__FD_PIPE)
 		external_note_pipe(fs, d.st.st_ino, fi.flags, pid, fd);
 	d.first = fs->next_id != seen;
@@ -303,6 +348,8 @@ int dump_task_fds(struct dump_ctx *c)
 		ret = dump_one_fd(c, fds[i], fe->fds[i]);
 	}
 	if (!ret)
+		ret = tty_dump_ctty(c, fe);
+	if (!ret)
 		ret = img_write_one(c->dirfd, c->dir, IMG_FDS, c->it->pid, &fe->base);
 	protobuf_c_message_free_unpacked(&fe->base, NULL);
 	return ret;
@@ -314,6 +361,10 @@ int dump_files_finish(struct file_seen *fs, int dirfd, const char *dir)
 
 	if (!ret)
 		ret = external_check(fs);
+	if (!ret)
+		ret = ttys_dump_check_outside(fs);
+	if (!ret)
+		ret = unix_dump_finish(fs, dirfd, dir);
 	if (!ret)
 		ret = ghosts_dump_finish(fs, dirfd, dir);
 	if (!ret)
@@ -331,7 +382,11 @@ void dump_files_free(struct file_seen *fs)
 	free(fs->ghosts);
 	free(fs->epolls);
 	free(fs->pipe_ends);
-	free(fs->f);
+	tdestroy(fs->by_desc, free);
+	fs->by_desc = NULL;
+	free(fs->ttys);
+	ttys_dump_free(fs);
+	unix_dump_free(fs);
 	sk_dump_free(fs);
 }
 
@@ -347,13 +402,20 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	struct stat st;
 	int fd;
 
-	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
-		return -ENOENT;
+	if (e->has_ghost_id) {
+		if (ghost_fd(rc, e->ghost_id, &path) < 0)
+			return -ENOENT;
+		/* Reopened through the restorer's /proc/self/fd link, which
+		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes
+		 * it), and O_TMPFILE (with its O_DIRECTORY bit) with ENOTDIR.
+		 * Both act only at open: the description is the same. */
+		flags &= ~(O_NOFOLLOW | O_TMPFILE);
+	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
 	if (fstat(fd, &st) < 0 || ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) ||
-	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id &&
+	    (e->kind == FD_KIND__FD_REG && !e->has_ghost_id && !mnt_dev_recreated(rc, e->dev) &&
 	     (st.st_ino != e->ino || st.st_dev != e->dev))) {
 		close(fd);
 		pr_err("fd %u: '%s' is no longer the file that was dumped\n", e->fd, e->path);
@@ -384,12 +446,35 @@ static int highest_fd(struct rst_ctx *rc)
 	return top;
 }
 
+static int cmp_rst_file(const void *a, const void *b)
+{
+	uint32_t x = ((const struct rst_file *)a)->id, y = ((const struct rst_file *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* rc->files is sorted by id (restore_files_prepare opens them in id order). */
 static struct rst_file *find_file(struct rst_ctx *rc, uint32_t id)
 {
-	for (int i = 0; i < rc->nr_files; i++)
-		if (rc->files[i].id == id)
-			return &rc->files[i];
-	return NULL;
+	struct rst_file key = { .id = id };
+
+	return rc->nr_files ? bsearch(&key, rc->files, rc->nr_files, sizeof(key), cmp_rst_file) : NULL;
+}
+
+/* Every descriptor of the tree, by (file id, place in the tree): the first of each id opens it. */
+struct fd_ref {
+	uint32_t id;
+	uint32_t seq;
+	FdEntry *e;
+};
+
+static int cmp_fd_ref(const void *a, const void *b)
+{
+	const struct fd_ref *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* Room for every description above the tasks' own descriptor numbers. */
@@ -410,6 +495,30 @@ static int make_room(int need)
 	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? log_errno(-errno, "setrlimit(RLIMIT_NOFILE)") : 0;
 }
 
+/* Open one description, above base, and append it to rc->files (kept sorted by id). */
+static int open_description(struct rst_ctx *rc, FdEntry *e, int base)
+{
+	const struct fd_ops *ops = ops_of(e->kind);
+	struct rst_file *f = &rc->files[rc->nr_files];
+	int fd;
+
+	if (!ops) {
+		pr_err("fd %u: unknown kind %d in the image\n", e->fd, e->kind);
+		return -EINVAL;
+	}
+	fd = ops->open(rc, e);
+	if (fd < 0)
+		return fd;
+	f->id = e->file_id;
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+	close(fd);
+	if (f->fd < 0)
+		return log_errno(-errno, "can't move the descriptor of '%s'", e->path);
+	rc->files_end = max_t(int, rc->files_end, f->fd + 1);
+	rc->nr_files++;
+	return 0;
+}
+
 int restore_files_prepare(struct rst_ctx *rc)
 {
 	int base = highest_fd(rc) + 1, n = 0, ret = pipes_restore_load(rc);
@@ -417,41 +526,49 @@ int restore_files_prepare(struct rst_ctx *rc)
 	if (!ret)
 		ret = ghosts_restore_load(rc);
 	if (!ret)
+		ret = unix_restore_prepare(rc);
+	if (!ret)
 		ret = sk_restore_load(rc);
 	if (ret < 0)
 		return ret;
 
 	for (int i = 0; i < rc->tree.nr; i++)
 		n += rc->tasks[i].fds ? rc->tasks[i].fds->n_fds : 0;
-	ret = make_room(base + 2 * n + 8);
-	if (ret < 0)
-		return ret;
 	rc->files = xzalloc((n + 1) * sizeof(*rc->files));
+	_cleanup_free_ struct fd_ref *refs = xmalloc((n + 1) * sizeof(*refs));
+	n = 0;
 	for (int i = 0; i < rc->tree.nr; i++) {
 		FdsEntry *fds = rc->tasks[i].fds;
 
-		for (size_t k = 0; fds && k < fds->n_fds; k++) {
-			FdEntry *e = fds->fds[k];
-			int fd;
-
-			if (find_file(rc, e->file_id))
-				continue;
-			fd = ops_of(e->kind) ? ops_of(e->kind)->open(rc, e) : -EINVAL;
-			if (fd == -EINVAL && !ops_of(e->kind))
-				pr_err("fd %u: unknown kind %d in the image\n", e->fd, e->kind);
-			if (fd < 0)
-				return fd;
-			rc->files[rc->nr_files].id = e->file_id;
-			rc->files[rc->nr_files].fd = fcntl(fd, F_DUPFD_CLOEXEC, base);
-			close(fd);
-			if (rc->files[rc->nr_files].fd < 0)
-				return log_errno(-errno, "can't move the descriptor of '%s'", e->path);
-			rc->files_end = max_t(int, rc->files_end, rc->files[rc->nr_files].fd + 1);
-			rc->nr_files++;
-		}
+		for (size_t k = 0; fds && k < fds->n_fds; k++, n++)
+			refs[n] = (struct fd_ref){ fds->fds[k]->file_id, n, fds->fds[k] };
+	}
+	/* Ids were given in order of first appearance: this is the dump's order. */
+	qsort(refs, n, sizeof(*refs), cmp_fd_ref);
+	/*
+	 * Above the tasks' own numbers: one descriptor per description, and
+	 * room for the pipe ends and ghosts held meanwhile, in case the numbers
+	 * below are all taken, and a few more (the children's pipe and log).
+	 */
+	int descs = 0;
+	for (int r = 0; r < n; r++)
+		descs += !r || refs[r - 1].id != refs[r].id;
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 + ttys_restore_fd_need(rc));
+	/* Every pty pair first, with its index. */
+	if (!ret)
+		ret = ttys_restore_prepare(rc);
+	if (ret < 0)
+		return ret;
+	for (int r = 0; r < n; r++) {
+		if (r && refs[r - 1].id == refs[r].id)
+			continue;
+		ret = open_description(rc, refs[r].e, base);
+		if (ret < 0)
+			return ret;
 	}
 	rc->files_end = max_t(int, rc->files_end, base);
-	return sk_restore_finish(rc);
+	ret = ttys_restore_lock(rc);
+	return ret ? ret : sk_restore_finish(rc);
 }
 
 void restore_files_release(struct rst_ctx *rc)
@@ -462,15 +579,20 @@ void restore_files_release(struct rst_ctx *rc)
 	rc->files = NULL;
 	rc->nr_files = 0;
 	pipes_restore_release(rc);
+	ttys_restore_release(rc);
+	unix_restore_release(rc);
 	sk_restore_release(rc);
 }
 
-static bool is_target_fd(FdsEntry *fds, int fd)
+/* Which descriptor numbers below top the task gets: one byte each. */
+static uint8_t *target_fd_map(FdsEntry *fds, int top)
 {
+	uint8_t *map = xzalloc(top + 1);
+
 	for (size_t i = 0; i < fds->n_fds; i++)
-		if ((int)fds->fds[i]->fd == fd)
-			return true;
-	return false;
+		if ((int)fds->fds[i]->fd < top)
+			map[fds->fds[i]->fd] = 1;
+	return map;
 }
 
 /*
@@ -494,8 +616,9 @@ int restore_fds_in_child(struct rst_ctx *rc, FdsEntry *fds, int *nfd)
 	}
 	/* Everything else inherited from crtool goes, whatever its number. */
 	top = max_t(int, *nfd, cr_log_fd);
+	_cleanup_free_ uint8_t *target = target_fd_map(fds, top);
 	for (int fd = 0; fd < top; fd++)
-		if (fd != *nfd && fd != cr_log_fd && !is_target_fd(fds, fd))
+		if (fd != *nfd && fd != cr_log_fd && !target[fd])
 			close(fd);
 	if (syscall(SYS_close_range, top + 1, ~0U, 0) < 0)
 		return log_errno(-errno, "close_range");

@@ -11,10 +11,15 @@
 
 #include "core.pb-c.h"
 #include "fdinfo.pb-c.h"
+#include "netns.pb-c.h"
+#include "sk-unix.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
+#include "ns.pb-c.h"
+#include "ipc.pb-c.h"
+#include "mnt.pb-c.h"
 #include "sk-inet.pb-c.h"
 
 const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
@@ -26,6 +31,11 @@ const struct img_kind_desc img_kinds[IMG_KIND_MAX] = {
 	[IMG_FDS] = { "fds-%d.img", true, &fds_entry__descriptor, NULL },
 	[IMG_PIPES] = { "pipes.img", false, &pipe_data_entry__descriptor, NULL },
 	[IMG_GHOSTS] = { "ghosts.img", false, &ghost_entry__descriptor, NULL },
+	[IMG_NS] = { "ns.img", false, &ns_entry__descriptor, NULL },
+	[IMG_IPC] = { "ipc.img", false, &ipc_entry__descriptor, NULL },
+	[IMG_MNT] = { "mnt.img", false, &mnt_img_entry__descriptor, NULL },
+	[IMG_NETNS] = { "netns.img", false, &netns_entry__descriptor, NULL },
+	[IMG_UNIXSK] = { "unixsk.img", false, &unix_sk_entry__descriptor, NULL },
 	[IMG_INETSK] = { "inetsk.img", false, &inet_sk_entry__descriptor, NULL },
 	[IMG_NETLINKSK] = { "netlinksk.img", false, &netlink_sk_entry__descriptor, NULL },
 	[IMG_TCPSTREAM] = { "tcp-stream-%d.img", true, &tcp_stream_entry__descriptor, NULL },
@@ -302,7 +312,7 @@ int img_parse_buffer(const uint8_t *buf, size_t len, enum img_kind *kind_out,
 	}
 	memcpy(&h, buf, sizeof(h));
 	kind = le32toh(h.kind);
-	if (le32toh(h.magic) != IMG_MAGIC || kind <= 0 || kind >= IMG_KIND_MAX || !img_kinds[kind].desc) {
+	if (le32toh(h.magic) != IMG_MAGIC || !img_kind_valid(kind)) {
 		pr_err("image buffer has a bad header\n");
 		return -EBADMSG;
 	}

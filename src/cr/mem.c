@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -52,6 +54,8 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 			   !strncmp(p, "[anon:", 6)))
 		return path_is(p, "[stack]") ? VMA_KIND__VMA_STACK :
 		       path_is(p, "[heap]") ? VMA_KIND__VMA_HEAP : VMA_KIND__VMA_ANON_PRIVATE;
+	if (v->shared && p && !strncmp(p, "/SYSV", 5) && is_deleted(p))
+		return VMA_KIND__VMA_SYSV_SHM;
 	/* Unlinked files and memfds too (ghost.c); SysV segments are not files. */
 	if (p && p[0] == '/' && v->ino && strncmp(p, "/SYSV", 5))
 		return v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -63,9 +67,10 @@ static int vma_kind(pid_t pid, const struct proc_vma *v)
 /* The file behind a mapping must be the one we will find by name at restore. */
 static int check_mapped_file(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 {
+	char tp[PATH_MAX_LEN + 32];
 	struct stat st;
 
-	if (stat(v->path, &st) < 0) {
+	if (stat(ns_tree_path(v->path, tp, sizeof(tp)), &st) < 0) {
 		pr_perror("pid %d: mapped file '%s'", pid, v->path);
 		return -errno;
 	}
@@ -110,9 +115,15 @@ static int fill_vma_entry(struct dump_ctx *c, const struct proc_vma *v, VmaEntry
 		e->has_ghost_id = true;
 		return ghost_dump(c->files, c->dirfd, c->dir, pid, src, v->path, &e->ghost_id);
 	}
-	if (kind == VMA_KIND__VMA_ANON_SHARED) {
+	if (kind == VMA_KIND__VMA_ANON_SHARED || kind == VMA_KIND__VMA_SYSV_SHM) {
 		e->has_shmid = true;
-		e->shmid = v->ino;
+		e->shmid = v->ino;	/* a SysV segment's inode number is its id */
+	}
+	if (kind == VMA_KIND__VMA_SYSV_SHM && !(c->files->tree->owned_ns & CLONE_NEWIPC)) {
+		pr_err("pid %d: mapping %#" PRIx64 "-%#" PRIx64 " is SysV shared memory segment %" PRIu64
+		       ", saved only with an IPC namespace of the tree's own; not supported\n",
+		       pid, v->start, v->end, v->ino);
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }
@@ -134,6 +145,7 @@ struct async_writer {
 	size_t len;
 	bool busy, stop;
 	int err;
+	bool reported;			/* err was logged (once) */
 };
 
 static void *aw_main(void *arg)
@@ -167,9 +179,11 @@ static int aw_wait_idle(struct async_writer *aw)
 		pthread_cond_wait(&aw->cond, &aw->lock);
 	err = aw->err;
 	pthread_mutex_unlock(&aw->lock);
-	if (err)
+	if (err && !aw->reported) {
+		aw->reported = true;
 		return log_errno(err, "can't write %s", aw->path);
-	return 0;
+	}
+	return err;
 }
 
 static int aw_submit(struct async_writer *aw, const uint8_t *data, size_t len)
@@ -816,6 +830,39 @@ static long cached_open(struct rsys *r, struct fd_cache *fc, const char *path, b
 	return fc->fd;
 }
 
+/*
+ * A SysV attach: the whole segment at its place (SHM_REMAP), or, for a piece
+ * of one, attached anywhere and the piece moved to its address.
+ */
+static int map_sysv_shm(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e)
+{
+	struct rsys *r = &t->rs;
+	uint64_t size = PAGE_ALIGN(ipc_shm_size(rc, e->shmid)), len = e->end - e->start;
+	int flags = (e->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (e->prot & PROT_EXEC ? SHM_EXEC : 0);
+	long a;
+
+	if (!size || !e->has_shmid || e->pgoff + len > size) {
+		pr_err("pid %d: mapping %#" PRIx64 " of SysV segment %" PRIu64 " does not match ipc.img\n",
+		       t->it->pid, e->start, e->shmid);
+		return -EBADMSG;
+	}
+	if (!e->pgoff && len == size) {
+		a = RCALL(r, "shmat", SYS_shmat, e->shmid, e->start, flags | SHM_REMAP);
+		return a < 0 ? a : 0;
+	}
+	a = RCALL(r, "shmat", SYS_shmat, e->shmid, 0, flags);
+	if (a < 0)
+		return a;
+	if (RCALL(r, "mremap (SysV piece)", SYS_mremap, a + e->pgoff, len, len,
+		  MREMAP_MAYMOVE | MREMAP_FIXED, e->start) < 0)
+		return -EIO;
+	if ((e->pgoff && RCALL(r, "munmap", SYS_munmap, a, e->pgoff) < 0) ||
+	    (e->pgoff + len < size &&
+	     RCALL(r, "munmap", SYS_munmap, a + e->pgoff + len, size - e->pgoff - len) < 0))
+		return -EIO;
+	return 0;
+}
+
 static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, struct fd_cache *fc)
 {
 	struct rsys *r = &t->rs;
@@ -843,6 +890,8 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 		prot = e->prot;
 		fd = cached_open(r, fc, path, e->file_rw);
 		break;
+	case VMA_KIND__VMA_SYSV_SHM:
+		return map_sysv_shm(rc, t, e);
 	case VMA_KIND__VMA_ANON_SHARED: {
 		struct rst_shmem *s = find_shmem(rc, e->shmid);
 		flags |= MAP_SHARED;
@@ -864,11 +913,22 @@ static int map_one_vma(struct rst_ctx *rc, struct rst_task *t, VmaEntry *e, stru
 	return 0;
 }
 
+/* The VMA holding [addr, addr + len): binary search, the VMAs being in address order. */
 static VmaEntry *vma_of(MmEntry *mm, uint64_t addr, uint64_t len)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->start <= addr && addr + len <= mm->vmas[i]->end)
-			return mm->vmas[i];
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {		/* first VMA starting above addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid]->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && mm->vmas[lo - 1]->start <= addr && addr + len <= mm->vmas[lo - 1]->end &&
+	    addr + len >= addr)
+		return mm->vmas[lo - 1];
 	return NULL;
 }
 
@@ -991,6 +1051,12 @@ static int fill_entry(struct rst_ctx *rc, struct page_filler *f, PagemapEntry *p
 	uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
 	VmaEntry *e = vma_of(f->t->mm, pe->vaddr, len);
 
+	if (e && pe->has_offset && pe->offset + len > f->file_size && pe->offset + len > pe->offset) {
+		pr_err("%s is truncated: pagemap entry %#" PRIx64 " (%u pages) needs %" PRIu64
+		       " bytes, the file has %" PRIu64 "\n", f->path, pe->vaddr, pe->nr_pages,
+		       pe->offset + len, (uint64_t)f->file_size);
+		return -EBADMSG;
+	}
 	if (!e || !pe->has_offset || !(pe->flags & PE_PRESENT) || pe->offset + len > f->file_size ||
 	    pe->offset + len < pe->offset) {
 		pr_err("%s: pagemap entry %#" PRIx64 " (%u pages) is inconsistent with the image\n",
@@ -1088,10 +1154,28 @@ static int finish_vma(struct rst_task *t, VmaEntry *e)
 	return 0;
 }
 
+/* VMAs come in address order, apart and non-empty (the page lookups rely on it). */
+static int check_vma_order(struct rst_ctx *rc, struct rst_task *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (e->start >= e->end || (i && t->mm->vmas[i - 1]->end > e->start)) {
+			pr_err("%s/mm-%d.img: VMA %zu (%#" PRIx64 "-%#" PRIx64 ") is empty, out of order "
+			       "or overlaps the one before\n", rc->dir, t->it->pid, i, e->start, e->end);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
 int restore_task_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	struct fd_cache fc = { .fd = -1 };
-	int ret = rsys_attach(&t->rs, t->it->pid, (uint64_t)(uintptr_t)cr_syscall_gadget);
+	int ret = check_vma_order(rc, t);
+
+	if (!ret)
+		ret = rsys_attach(&t->rs, t->it->pid, (uint64_t)(uintptr_t)cr_syscall_gadget);
 
 	/* The readiness pipe and log descriptor, if the task had no time to close them. */
 	for (int i = 0; i < 2 && !ret; i++) {

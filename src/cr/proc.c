@@ -118,7 +118,22 @@ void proc_free_vmas(struct proc_vma *v, int nr)
 	free(v);
 }
 
+/* A task that is gone (reaped) reads as ENOENT or ESRCH. */
+static bool proc_gone(ssize_t err)
+{
+	return err == -ENOENT || err == -ESRCH;
+}
+
 int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
+{
+	int ret = proc_try_parse_stat(pid, tid, st);
+
+	if (proc_gone(ret))
+		return log_errno(ret, "can't read /proc/%d/stat", pid);
+	return ret;
+}
+
+int proc_try_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 {
 	_cleanup_free_ char *buf = NULL;
 	unsigned long long f[64];
@@ -126,6 +141,8 @@ int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	int nf = 0;
 	ssize_t n = read_proc_file(pid, tid, "stat", &buf);
 
+	if (proc_gone(n))
+		return -ENOENT;
 	if (n < 0)
 		return log_errno(n, "can't read /proc/%d/stat", pid);
 	memset(st, 0, sizeof(*st));
@@ -157,6 +174,8 @@ int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	st->ppid = F(4);
 	st->pgrp = F(5);
 	st->session = F(6);
+	st->tty_nr = F(7);
+	st->tpgid = (pid_t)F(8);
 	st->flags = F(9);
 	st->start_code = F(26);
 	st->end_code = F(27);
@@ -199,11 +218,22 @@ static void parse_pid_list(const char *s, pid_t *out, int *n)
 
 int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st)
 {
+	int ret = proc_try_parse_status(pid, tid, st);
+
+	if (proc_gone(ret))
+		return log_errno(ret, "can't read /proc/%d/status", tid ? tid : pid);
+	return ret;
+}
+
+int proc_try_parse_status(pid_t pid, pid_t tid, struct proc_status *st)
+{
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n = read_proc_file(pid, tid, "status", &buf);
 	char *save = NULL;
 	int l;
 
+	if (proc_gone(n))
+		return -ENOENT;
 	if (n < 0)
 		return log_errno(n, "can't read /proc/%d/status", tid ? tid : pid);
 	memset(st, 0, sizeof(*st));

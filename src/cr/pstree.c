@@ -21,6 +21,7 @@ struct pstree_item *pstree_add(struct pstree *t, struct pstree_item *parent, pid
 	struct pstree_item *it = xzalloc(sizeof(*it));
 
 	it->pid = pid;
+	it->pidfd = -1;
 	it->parent = parent;
 	it->idx = t->nr;
 	t->items = xrealloc(t->items, (t->nr + 1) * sizeof(*t->items));
@@ -89,6 +90,8 @@ int pstree_write_image(int dirfd, const char *dir, struct pstree *t)
 		e.share_fs = it->share_fs;
 		e.has_share_files = it->share_files;
 		e.share_files = it->share_files;
+		e.has_pidns_child = it->has_pidns_child;
+		e.pidns_child = it->pidns_child;
 		e.n_thread_nstids = it->nr_threads * it->ns_levels;
 		e.thread_nstids = (uint32_t *)it->thread_nspid;
 		ret = img_write_msg(img, &e.base);
@@ -129,6 +132,8 @@ static int item_from_entry(struct pstree *t, PstreeEntry *e, const char *dir)
 	it->nssid = e->nssid[0];
 	it->share_fs = e->share_fs && parent;
 	it->share_files = e->share_files && parent;
+	it->has_pidns_child = e->has_pidns_child;
+	it->pidns_child = e->pidns_child;
 	it->nr_threads = e->n_threads;
 	it->threads = xmalloc(sizeof(pid_t) * (e->n_threads + 1));
 	if (e->n_threads)	/* a zombie has none: threads is NULL then */

@@ -19,6 +19,7 @@
 #include "inventory.pb-c.h"
 #include "linux/cr-compat.h"
 #include "log.h"
+#include "pidns.h"
 #include "util.h"
 
 struct notify_msg {
@@ -97,13 +98,17 @@ static int check_pids_free(struct rst_ctx *rc)
 static int load_images(struct rst_ctx *rc)
 {
 	InventoryEntry *inv;
-	int ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
-			       (ProtobufCMessage **)&inv);
+	int ret;
 
-	if (ret < 0) {
-		pr_err("%s holds no complete dump (inventory.img missing or unreadable)\n", rc->dir);
-		return ret;
+	/* inventory.img is written last: without it the dump never completed. */
+	if (faccessat(rc->dirfd, "inventory.img", F_OK, 0) < 0 && errno == ENOENT) {
+		pr_err("%s holds no complete dump: %s/inventory.img is missing\n", rc->dir, rc->dir);
+		return -ENOENT;
 	}
+	ret = img_read_one(rc->dirfd, rc->dir, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			   (ProtobufCMessage **)&inv);
+	if (ret < 0)
+		return ret;	/* said why, naming the file */
 	if (inv->format_version != CR_FORMAT_VERSION) {
 		pr_err("%s: image format version %u, this crtool reads version %d\n", rc->dir,
 		       inv->format_version, CR_FORMAT_VERSION);
@@ -113,6 +118,8 @@ static int load_images(struct rst_ctx *rc)
 	rc->tree.root_is_pidns_init = inv->root_is_pidns_init;
 	img_free_msg(&inv->base);
 	ret = pstree_read_image(rc->dirfd, rc->dir, &rc->tree);
+	if (!ret)
+		ret = pidns_check_image(&rc->tree, rc->dir);
 	if (ret < 0)
 		return ret;
 	rc->tasks = xzalloc(rc->tree.nr * sizeof(*rc->tasks));
@@ -127,7 +134,7 @@ static int load_images(struct rst_ctx *rc)
 /* ---- forking the tree ---------------------------------------------------- */
 
 /* clone3() with the task's pid at every namespace level (set_tid is a pid_t array). */
-static pid_t clone_task(struct pstree_item *it, bool newpid)
+static pid_t clone_task(struct pstree_item *it, bool newpid, int *pidfd)
 {
 	pid_t set_tid[PROC_MAX_NS];
 	struct cr_clone_args args = { 0 };
@@ -135,7 +142,8 @@ static pid_t clone_task(struct pstree_item *it, bool newpid)
 	for (int l = 0; l < it->ns_levels; l++)
 		set_tid[l] = it->nspid[it->ns_levels - 1 - l];
 	args.flags = (newpid ? CLONE_NEWPID : 0) | (it->share_fs ? CLONE_FS : 0) |
-		     (it->share_files ? CLONE_FILES : 0);
+		     (it->share_files ? CLONE_FILES : 0) | (pidfd ? CLONE_PIDFD : 0);
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uint64_t)(uintptr_t)set_tid;
 	args.set_tid_size = it->ns_levels;
@@ -264,9 +272,16 @@ static int fork_one(struct rst_ctx *rc, struct pstree_item *parent, struct pstre
 {
 	pid_t pid;
 
+	bool ns_init = pidns_is_init_child(parent, c);
+	int ret = pidns_before_fork(&rc->tree, parent, c);
+
+	if (ret < 0)
+		return ret;
 	if (c->share_files && pipe2(share_sync, O_CLOEXEC) < 0)
 		return log_errno(-errno, "pid %d: pipe", c->pid);
-	pid = clone_task(c, c->ns_levels > parent->ns_levels);
+	/* The parent keeps a pidfd of the init its later children go in with. */
+	pid = clone_task(c, ns_init,
+			 parent->has_pidns_child && parent->pidns_child == c->pid ? &c->pidfd : NULL);
 
 	if (pid < 0) {
 		int e = errno;
@@ -305,12 +320,14 @@ static int fork_helper(struct rst_ctx *rc, struct pstree_item *it, struct pstree
 	int st;
 
 	/* The helper's children come back to us when it exits. */
+	if (pidns_before_fork(&rc->tree, it, NULL) < 0)
+		return -EINVAL;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return log_errno(-errno, "pid %d: PR_SET_CHILD_SUBREAPER", it->pid);
 	h.nspid[0] = x;
 	if (h.ns_levels == 2)
 		h.nspid[1] = session ? c->nssid : c->nspgid;
-	pid = clone_task(&h, false);
+	pid = clone_task(&h, false, NULL);
 	if (pid < 0)
 		return log_errno(-errno, "can't create the helper %d for the %s of pid %d", x,
 				 session ? "session" : "group", c->pid);
@@ -362,8 +379,10 @@ static int child_setup(struct rst_ctx *rc, struct rst_task *t, int *nfd)
 	TaskCoreEntry *core = t->core;
 	int ret;
 
+	ret = tty_drop_ctty(t);
 	/* A shared descriptor table is set up by the parent, after us. */
-	ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
+	if (!ret)
+		ret = it->share_files ? 0 : restore_fds_in_child(rc, t->fds, nfd);
 	if (ret < 0)
 		return ret;
 	/* Paths are as seen from our root; chroot comes last, from the restorer. */
@@ -395,11 +414,17 @@ static void restore_child(struct rst_ctx *rc, struct rst_task *t, int nfd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (it->zombie)
 		become_zombie(it);
+	pidns_child_reset();
 	ret = fork_children(rc, it, nfd, true);
 	if (!ret && it->sid == it->pid && setsid() < 0)
 		ret = log_errno(-errno, "pid %d: setsid", it->pid);
+	/* Before the session's other members are forked: they inherit it. */
+	if (!ret)
+		ret = tty_restore_ctty(rc, t);
 	if (!ret)
 		ret = fork_children(rc, it, nfd, false);
+	if (!ret)
+		ret = pidns_after_forks(&rc->tree, it);
 	if (!ret)
 		ret = child_setup(rc, t, &nfd);
 	if (ret < 0)
@@ -466,7 +491,7 @@ static int fork_tree(struct rst_ctx *rc, pid_t *root_out)
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return log_errno(-errno, "can't create a pipe");
-	root = clone_task(pstree_root(&rc->tree), rc->tree.root_is_pidns_init);
+	root = clone_task(pstree_root(&rc->tree), rc->tree.root_is_pidns_init, NULL);
 	if (root == 0) {
 		close(p[0]);
 		restore_child(rc, &rc->tasks[0], p[1]);
@@ -534,6 +559,12 @@ static int restore_pgids(struct rst_ctx *rc)
 			}
 			if (getpgid(it->pid) == it->pgid)
 				continue;
+			if (!leader && !it->nspgid) {
+				/* Its group leader is outside its PID namespace: only fork can put it there. */
+				pr_err("pid %d: process group %d is led from outside its PID namespace\n",
+				       it->pid, it->pgid);
+				return -EOPNOTSUPP;
+			}
 			if (RCALL(&t->rs, "setpgid", SYS_setpgid, 0, leader ? 0 : it->nspgid) < 0)
 				return -EIO;
 		}
@@ -548,12 +579,22 @@ static int release_restored(struct rst_ctx *rc)
 
 		if (it->stopped)
 			kill(it->pid, SIGSTOP);
-		for (int k = 0; k < it->nr_threads; k++) {
+		/*
+		 * Secondary threads first. A process released already may end
+		 * others, or its own threads, right away (exit_group): that is
+		 * its own doing, not a failure; the death of a task we still
+		 * trace is collected.
+		 */
+		for (int k = it->nr_threads - 1; k >= 0; k--) {
 			if (!it->seized[k])
 				continue;
-			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) < 0)
-				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
 			it->seized[k] = false;
+			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) == 0)
+				continue;
+			if (errno != ESRCH)
+				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
+			pr_debug("tid %d: exited as soon as its process was released\n", it->threads[k]);
+			waitpid(it->threads[k], NULL, __WALL | WNOHANG);
 		}
 	}
 	return 0;
@@ -569,7 +610,11 @@ static int drive_tree(struct rst_ctx *rc)
 			ret = restore_task_mm(rc, &rc->tasks[i]);
 	pr_info("memory restored in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
+		ret = ns_restore_after_mm(rc);
+	if (!ret)
 		ret = restore_pgids(rc);
+	if (!ret)
+		ret = ttys_restore_fg(rc);
 	for (int i = 0; i < rc->tree.nr && !ret; i++)
 		if (!rc->tasks[i].it->zombie)
 			ret = restore_task_core(rc, &rc->tasks[i]);
@@ -597,6 +642,7 @@ static void free_ctx(struct rst_ctx *rc)
 			munmap(rc->shm[i].addr, rc->shm[i].size);
 	free(rc->shm);
 	ghosts_restore_release(rc);
+	ns_restore_release(rc);
 	pstree_free(&rc->tree);
 	if (rc->dirfd >= 0)
 		close(rc->dirfd);
@@ -629,7 +675,9 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o };
+	struct rst_ctx rc = { .dirfd = -1, .opts = o,
+			      .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1, .devpts_fd = -1 },
+			      .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;
 	int ret;
@@ -644,15 +692,21 @@ int cr_restore(const struct restore_opts *o)
 	}
 	ret = load_images(&rc);
 	if (!ret)
+		ret = ns_restore_load(&rc);
+	if (!ret)
 		ret = check_pids_free(&rc);
 	if (!ret)
 		ret = check_helpers(&rc);
+	if (!ret)
+		ret = ns_restore_enter(&rc);
 	if (!ret)
 		ret = restore_shmem_prepare(&rc);
 	if (!ret)
 		ret = restore_files_prepare(&rc);
 	if (!ret)
 		ret = fork_tree(&rc, &root);
+	if (!ret)
+		ret = ns_restore_leave(&rc);
 	restore_files_release(&rc);
 	pr_info("images loaded and tree forked in %.1f ms\n", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (!ret)
@@ -664,6 +718,8 @@ int cr_restore(const struct restore_opts *o)
 	}
 	if (!ret && o->pidfile)
 		ret = write_pidfile(o->pidfile, root);
+	if (!ret && o->root_pid)
+		*o->root_pid = root;
 	if (!ret) {
 		pr_info("restored %d process(es), root %d\n", rc.tree.nr, root);
 		if (!o->detach) {

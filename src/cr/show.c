@@ -424,7 +424,7 @@ static bool find_kind(const char *name, enum img_kind *kind, int *pid)
 	int k;
 
 	for (k = 1; k < IMG_KIND_MAX; k++) {
-		if (img_kinds[k].name && name_matches(img_kinds[k].name, name, pid)) {
+		if (img_kind_valid(k) && name_matches(img_kinds[k].name, name, pid)) {
 			*kind = k;
 			return true;
 		}
@@ -495,8 +495,10 @@ static int show_image(struct printer *p, int dfd, const char *dir, const char *n
 	}
 	if (!strncmp(name, "pages-", 6))
 		return show_pages(p, name, &st);
-	if (!strncmp(name, "ghost-", 6))
+	if (!strncmp(name, "ghost-", 6) || !strncmp(name, "mnt-", 4))
 		return show_raw(p, name, &st, "file data");
+	if (!strncmp(name, "ipc-shm-", 8))
+		return show_raw(p, name, &st, "SysV shared memory");
 	if (!find_kind(name, &kind, &pid)) {
 		pr_warn("%s/%s: not an image kind this crtool knows, skipped\n", dir, name);
 		return 0;

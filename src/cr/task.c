@@ -811,8 +811,6 @@ int restore_task_core(struct rst_ctx *rc, struct rst_task *t)
 		ret = restore_posix_timers(t);
 	if (!ret)
 		ret = restore_mm_fields(t);
-	if (!ret)
-		ret = restore_rlimits(t);
 	/* Every path has been opened: the task may now get its own root. */
 	if (!ret && strcmp(t->core->root, "/") && !it->share_fs) {	/* shared: the parent's does it */
 		long a = (long)scratch_str_at(&t->rs, t->core->root);
@@ -834,6 +832,14 @@ int restore_task_core(struct rst_ctx *rc, struct rst_task *t)
 		ret = restore_process_prctls(t);
 	if (!ret && RCALL(&t->rs, "personality", SYS_personality, t->core->personality) < 0)
 		ret = -EIO;
+	/*
+	 * Limits last: a hard limit lowered cannot be raised again (no
+	 * CAP_SYS_RESOURCE), and everything above may need more than the task
+	 * allows itself: descriptors, queued signals (RLIMIT_SIGPENDING),
+	 * address space, a uid change under RLIMIT_NPROC.
+	 */
+	if (!ret)
+		ret = restore_rlimits(t);
 	/* Secondary threads are done: their final registers go in now. */
 	for (int i = 1; i < nt && !ret; i++) {
 		ret = restore_thread_regs(&rs[i], t->core->threads[i]);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ns.h"
 #include "proc.h"
 #include "pstree.h"
 #include "rsys.h"
@@ -33,8 +34,7 @@ struct dump_ctx {
 
 /* Open file descriptions seen so far in the tree, to find shared ones. */
 struct file_seen {
-	struct { pid_t pid; int fd; uint64_t dev, ino; uint32_t id; } *f;
-	int nr;
+	void *by_desc;			/* tsearch tree of struct file_key (files.c) */
 	uint32_t next_id;
 	/* fd-pipe.c: contents of the pipes and fifos met so far */
 	struct PipeDataEntry **pipes;
@@ -51,6 +51,15 @@ struct file_seen {
 	struct pstree *tree;
 	struct pipe_ends *pipe_ends;
 	int nr_pipe_ends;
+	/* fd-tty.c: pty pairs whose master the tree holds, the terminal declared external */
+	struct tty_seen *ttys;
+	int nr_ttys;
+	bool ttys_scanned;
+	uint64_t external_tty_rdev;	/* the one terminal outside the tree (--external tty) */
+	struct tty_taken *taken;	/* output read from masters, to give back if the tree lives on */
+	int nr_taken;
+	/* sk-unix.c: the unix sockets of the tree's network namespace */
+	struct unix_table *unixsk;
 	/* sk-inet.c: the tree's inet and netlink sockets */
 	struct sk_seen *sk;
 };
@@ -60,15 +69,35 @@ struct shmem_seen {
 	int nr;
 };
 
+/* What a dump cost, for a launcher's log and manifest (dump_opts.stats_out). */
+struct dump_stats {
+	int nr_tasks;
+	uint64_t frozen_ns;		/* from the first seize to the release */
+	uint64_t total_ns;
+	uint64_t page_bytes;		/* memory pages written */
+};
+
+/* Points where dump_opts.hook is called, the tree frozen every time. */
+enum dump_stage {
+	DUMP_STAGE_FROZEN,		/* seized, nothing written yet */
+	DUMP_STAGE_TASK_DONE,		/* one more process written */
+	DUMP_STAGE_WRITTEN,		/* every image written and synced, not yet released */
+};
+
 struct dump_opts {
 	pid_t pid;
 	const char *dir;
 	enum { DUMP_KILL, DUMP_LEAVE_RUNNING, DUMP_LEAVE_STOPPED } after;
 	bool stats;
 	uint64_t ghost_limit;		/* 0: the default */
+	uint64_t max_tmpfs;		/* --max-tmpfs-size; 0: the default */
 	const char **externals;		/* --external: fd link texts that are not ours */
 	int nr_externals;
 	bool tcp_established;		/* take TCP connections to peers outside the tree */
+	/* A launcher's hooks: a nonzero return fails the dump (the tree runs on). */
+	int (*hook)(void *arg, enum dump_stage stage);
+	void *hook_arg;
+	struct dump_stats *stats_out;	/* filled on success when not NULL */
 };
 
 struct inherit_fd {			/* --inherit-fd N:ID */
@@ -82,6 +111,7 @@ struct restore_opts {
 	const char *pidfile;
 	struct inherit_fd *inherit;
 	int nr_inherit;
+	pid_t *root_pid;		/* with detach: where the root's pid goes */
 };
 
 int cr_dump(const struct dump_opts *o);
@@ -144,6 +174,19 @@ struct rst_ctx {
 	int nr_pipes;
 	struct rst_ghost *ghosts;	/* ghost.c: recreated, held until the end */
 	int nr_ghosts;
+	struct rst_ns ns;		/* ns.c: namespaces the tree owns */
+	/*
+	 * fd-tty.c: pty pairs, created in the devpts instance of devpts_dirfd
+	 * (-1: /dev/pts, opened when needed) through ptmx_path (NULL:
+	 * /dev/ptmx), which must be that instance's ptmx.
+	 */
+	int devpts_dirfd;
+	bool own_devpts_dirfd;
+	const char *ptmx_path;
+	struct rst_tty *ttys;
+	int nr_ttys;
+	struct rst_unix *unixsk;	/* sk-unix.c: every unix socket, made before the files */
+	int nr_unixsk;
 	struct rst_sk *sk;		/* sk-inet.c: socket images, connections to finish */
 	const struct restore_opts *opts;
 };
@@ -156,6 +199,21 @@ int ghosts_restore_load(struct rst_ctx *rc);
 void ghosts_restore_release(struct rst_ctx *rc);
 /* Our descriptor of ghost id, and a path the restored tasks can open it by. */
 int ghost_fd(struct rst_ctx *rc, uint32_t id, const char **path);
+
+/* fd-tty.c: controlling terminals and pty pairs */
+int tty_dump_ctty(struct dump_ctx *c, FdsEntry *fe);
+/* The tree is not killed: the output read from its masters goes back in. */
+int ttys_dump_give_back(struct file_seen *fs);
+void ttys_dump_free(struct file_seen *fs);
+int ttys_restore_prepare(struct rst_ctx *rc);
+int ttys_restore_fd_need(struct rst_ctx *rc);
+int ttys_restore_lock(struct rst_ctx *rc);
+void ttys_restore_release(struct rst_ctx *rc);
+/* In the restored child: after its setsid (leader), and once its children exist. */
+int tty_restore_ctty(struct rst_ctx *rc, struct rst_task *t);
+int tty_drop_ctty(struct rst_task *t);
+/* From the restorer, once the process groups exist: the foreground groups. */
+int ttys_restore_fg(struct rst_ctx *rc);
 bool link_is_deleted(const char *link);
 
 int restore_task_mm(struct rst_ctx *rc, struct rst_task *t);

@@ -24,10 +24,14 @@ enum img_kind {
 	IMG_FDS,
 	IMG_PIPES,
 	IMG_GHOSTS,
-	/* 9-13: other areas */
+	IMG_NS = 9,
+	IMG_IPC = 10,
+	IMG_MNT = 11,
+	IMG_UNIXSK = 12,
 	IMG_INETSK = 14,
 	IMG_NETLINKSK = 15,
 	IMG_TCPSTREAM = 16,
+	IMG_NETNS = 17,
 	IMG_KIND_MAX,
 };
 
@@ -38,6 +42,12 @@ struct img_kind_desc {
 	const ProtobufCMessageDescriptor *head_desc; /* first record, if different */
 };
 extern const struct img_kind_desc img_kinds[IMG_KIND_MAX];
+
+/* Kinds are numbered with gaps (reserved numbers): only these exist. */
+static inline bool img_kind_valid(int kind)
+{
+	return kind > 0 && kind < IMG_KIND_MAX && img_kinds[kind].name;
+}
 
 struct img {
 	int fd;

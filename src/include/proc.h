@@ -34,6 +34,8 @@ void proc_free_vmas(struct proc_vma *v, int nr);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgrp, session;
+	uint32_t tty_nr;		/* controlling terminal, kernel encoding; 0: none */
+	pid_t tpgid;			/* its foreground process group, -1: none */
 	uint32_t flags;
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;
@@ -41,6 +43,8 @@ struct proc_stat {
 	char comm[64];
 };
 int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st);
+/* The same, but a task that is gone returns -ENOENT without a log line. */
+int proc_try_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st);
 
 #define PROC_MAX_NS 33
 struct proc_status {
@@ -57,6 +61,7 @@ struct proc_status {
 	char state;
 };
 int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
+int proc_try_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
 void proc_free_status(struct proc_status *st);
 
 struct proc_fdinfo {

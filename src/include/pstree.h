@@ -18,6 +18,9 @@ struct pstree_item {
 	bool zombie, stopped;
 	bool share_fs;			/* CLONE_FS with its parent */
 	bool share_files;		/* CLONE_FILES with its parent */
+	bool has_pidns_child;		/* its new children go into another PID namespace: */
+	pid_t pidns_child;		/* the one whose init is this child of it */
+	int pidfd;			/* restore: in the parent, of a pid-ns init child; else -1 */
 	int exit_code;			/* wait status of a zombie */
 	char comm[16];			/* name of a zombie */
 	bool *seized;			/* per thread: we hold it in a ptrace stop */
@@ -31,6 +34,7 @@ struct pstree {
 	struct pstree_item **items;	/* parents before children */
 	int nr;
 	bool root_is_pidns_init;
+	int owned_ns;			/* CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS the tree owns */
 };
 
 static inline struct pstree_item *pstree_root(struct pstree *t) { return t->items[0]; }

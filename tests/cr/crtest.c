@@ -231,7 +231,13 @@ void cr_path(char *buf, size_t len, const char *name)
 
 /* The descriptor table at readiness, as "fd target\n" lines: restore must
  * not add, drop or swap any. Read with getdents64, not opendir(), which
- * would allocate and move the heap that some tests compare. */
+ * would allocate and move the heap that some tests compare.
+ *
+ * A restored pipe or socket is a new inode, so "pipe:[INO]" becomes
+ * "pipe:[@FD]", FD being the lowest descriptor on the same object; and a
+ * descriptor that shares its open file description with a lower one (dup,
+ * inherited with another) ends with " =FD" (kcmp), whatever its kind: the
+ * sharing is checked, not the inode numbers. */
 static char fds_at_ready[4096];
 
 struct dirent64_raw {
@@ -242,36 +248,108 @@ struct dirent64_raw {
 	char name[];
 };
 
+#define CR_FDS_MAX 256
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#endif
+
+struct fd_seen {
+	int fd;
+	char kind[24];			/* "pipe", "socket"; "" when the link names no inode */
+	unsigned long long ino;
+};
+
+/* "KIND:[INO]" with a number inside the brackets. */
+static bool inode_link(const char *target, char kind[24], unsigned long long *ino)
+{
+	int n = 0;
+
+	if (sscanf(target, "%23[a-z_]:[%llu]%n", kind, ino, &n) < 2 || target[n] != '\0')
+		return false;
+	return true;
+}
+
+/* Insertion sort by fd: glibc's qsort() may call malloc(). */
+static void sort_seen(struct fd_seen *seen, int nr)
+{
+	for (int i = 1; i < nr; i++) {
+		struct fd_seen x = seen[i];
+		int k = i;
+
+		for (; k > 0 && seen[k - 1].fd > x.fd; k--)
+			seen[k] = seen[k - 1];
+		seen[k] = x;
+	}
+}
+
+/* Canonical text of fd i of SEEN (sorted by fd), whose link is TARGET. */
+static int describe_fd(char *out, size_t len, const struct fd_seen *seen, int i, const char *target)
+{
+	pid_t self = getpid();
+	int n, same = -1;
+
+	if (seen[i].kind[0]) {
+		int first = seen[i].fd;
+
+		for (int k = 0; k < i; k++)
+			if (!strcmp(seen[k].kind, seen[i].kind) && seen[k].ino == seen[i].ino) {
+				first = seen[k].fd;
+				break;
+			}
+		n = snprintf(out, len, "%d %s:[@%d]", seen[i].fd, seen[i].kind, first);
+	} else {
+		n = snprintf(out, len, "%d %s", seen[i].fd, target);
+	}
+	for (int k = 0; k < i && same < 0; k++)
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, seen[k].fd, seen[i].fd) == 0)
+			same = seen[k].fd;
+	if (same >= 0)
+		n += snprintf(out + n, len > (size_t)n ? len - n : 0, " =%d", same);
+	n += snprintf(out + n, len > (size_t)n ? len - n : 0, "\n");
+	return n;
+}
+
+static void fd_target(int fd, char *target, size_t len)
+{
+	char path[64];
+	ssize_t tlen;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	tlen = readlink(path, target, len - 1);
+	target[tlen > 0 ? tlen : 0] = '\0';
+}
+
 static void list_fds(char *out, size_t len)
 {
-	char dents[4096], path[64], target[256];
+	static struct fd_seen seen[CR_FDS_MAX];
+	char dents[4096], target[256];
 	size_t used = 0;
-	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), nr = 0;
 	long n;
 
 	out[0] = '\0';
 	if (dir < 0)
 		return;
 	while ((n = syscall(SYS_getdents64, dir, dents, sizeof(dents))) > 0) {
-		for (long off = 0; off < n;) {
+		for (long off = 0; off < n && nr < CR_FDS_MAX;) {
 			struct dirent64_raw *d = (struct dirent64_raw *)(dents + off);
-			ssize_t tlen;
 
 			off += d->reclen;
 			if (d->name[0] == '.' || atoi(d->name) == dir)
 				continue;
-			snprintf(path, sizeof(path), "/proc/self/fd/%s", d->name);
-			tlen = readlink(path, target, sizeof(target) - 1);
-			target[tlen > 0 ? tlen : 0] = '\0';
-			/* A restored socket is a new inode: compare the kind only. */
-			if (!strncmp(target, "socket:[", 8))
-				snprintf(target, sizeof(target), "socket:");
-			used += (size_t)snprintf(out + used, len - used, "%s %s\n", d->name, target);
-			if (used >= len)
-				break;
+			seen[nr].fd = atoi(d->name);
+			fd_target(seen[nr].fd, target, sizeof(target));
+			if (!inode_link(target, seen[nr].kind, &seen[nr].ino))
+				seen[nr].kind[0] = '\0';
+			nr++;
 		}
 	}
 	close(dir);
+	sort_seen(seen, nr);
+	for (int i = 0; i < nr && used < len; i++) {
+		fd_target(seen[i].fd, target, sizeof(target));
+		used += (size_t)describe_fd(out + used, len - used, seen, i, target);
+	}
 }
 
 void cr_check_fds(void)

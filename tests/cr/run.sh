@@ -16,7 +16,7 @@ usage() {
 usage: $0 [-n] [-k] [-c CYCLES] [-a ARGS] TEST...
   -n         no checkpoint: start, wait for readiness, SIGTERM, require PASS
   -k         keep the scratch directory of passing tests too
-  -c CYCLES  dump+restore cycles before SIGTERM (default 2)
+  -c CYCLES  dump+restore cycles before SIGTERM (default: cycles= of the sidecar, else 2)
   -a ARGS    program arguments after OUTFILE (default: args= of the sidecar)
 EOF
 	exit 2
@@ -42,13 +42,13 @@ if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
 	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
 fi
 
-plain=0 keep=0 cycles=2 args_override=
+plain=0 keep=0 cycles_opt= args_override=
 have_args_override=0
 while getopts "nkc:a:h" opt; do
 	case $opt in
 	n) plain=1 ;;
 	k) keep=1 ;;
-	c) cycles=$OPTARG ;;
+	c) cycles_opt=$OPTARG ;;
 	a) args_override=$OPTARG; have_args_override=1 ;;
 	*) usage ;;
 	esac
@@ -199,7 +199,8 @@ feature_present() {
 	esac
 }
 
-# Sidecar keys: needs= flags= args= timeout= delay= compare= crtool_timeout=
+# Sidecar keys: needs= programs= flags= args= timeout= delay= compare= crtool_timeout=
+# unshare= refuse= dump_args= cycles=
 desc_get() {
 	local key=$1 file=$2
 	[ -f "$file" ] || return 0
@@ -289,7 +290,8 @@ cycle() {
 	before=$(tree_tasks "$pid")
 	# shellcheck disable=SC2046
 	track $(tree_pids "$pid")
-	crtool_run dump -t "$pid" -D "$scratch/dump$n" || { fail "dump $n failed"; return 1; }
+	# shellcheck disable=SC2086
+	crtool_run dump -t "$pid" -D "$scratch/dump$n" $dump_args || { fail "dump $n failed"; return 1; }
 	# shellcheck disable=SC2086
 	wait_gone $before || { fail "after dump $n tasks still exist:$gone_left"; return 1; }
 	crtool_run restore -D "$scratch/dump$n" --detach --pidfile "$scratch/pid$n" ||
@@ -310,16 +312,38 @@ cycle() {
 			{ fail "restore $n: $(wc -w <<<"$after") tasks, dumped $(wc -w <<<"$before")"; return 1; }
 	else
 		[ "$newpid" = "$pid" ] || { fail "restore $n: root pid $newpid, dumped $pid"; return 1; }
-		[ "$before" = "$after" ] ||
+		# A tree that forks all the time has other tasks by now: the root only.
+		[ "$churn" = 1 ] || [ "$before" = "$after" ] ||
 			{ fail "restore $n: tasks differ: dumped [${before//$'\n'/ }] restored [${after//$'\n'/ }]"; return 1; }
 	fi
 	pid=$newpid
 }
 
+# A dump that must fail with $refuse in its log, leaving the tree running
+# and no complete image.
+refused_dump() {
+	local before after
+	before=$(tree_tasks "$pid")
+	# shellcheck disable=SC2046
+	track $(tree_pids "$pid")
+	# shellcheck disable=SC2086
+	if crtool_run dump -t "$pid" -D "$scratch/dump1" $dump_args; then
+		fail "dump succeeded, expected a refusal ($refuse)"
+		return 1
+	fi
+	grep -qF -- "$refuse" "$scratch/crtool.log" ||
+		{ fail "dump failed without saying '$refuse'"; return 1; }
+	[ ! -e "$scratch/dump1/inventory.img" ] ||
+		{ fail "a refused dump left $scratch/dump1/inventory.img"; return 1; }
+	after=$(tree_tasks "$pid")
+	[ "$before" = "$after" ] ||
+		{ fail "tasks changed by the refused dump: [${before//$'\n'/ }] -> [${after//$'\n'/ }]"; return 1; }
+}
+
 answer_of() { grep -o 'answer=[0-9a-fx]*' "$1" 2>/dev/null | head -n 1; }
 
 run_one() {
-	local arg=$1 descdir prog desc needs flags args timeout delay compare f verdict i ref tasks
+	local arg=$1 descdir prog desc needs programs flags args timeout delay compare f verdict i ref tasks
 	crtool_timeout=
 	name=$(basename "$arg" .desc)
 	if [ "${arg%.desc}" != "$arg" ]; then descdir=$(cd "$(dirname "$arg")" && pwd); else descdir=$selfdir; fi
@@ -328,15 +352,22 @@ run_one() {
 	[ -f "$desc" ] || { log "FAIL $name: no sidecar $desc"; return 1; }
 	[ -x "$prog" ] || { log "FAIL $name: program $prog is not built"; return 1; }
 	needs=$(desc_get needs "$desc")
+	programs=$(desc_get programs "$desc")
 	flags=$(desc_get flags "$desc")
 	args=$(desc_get args "$desc")
 	timeout=$(desc_get timeout "$desc")
 	delay=$(desc_get delay "$desc")
 	compare=$(desc_get compare "$desc")
 	crtool_timeout=$(desc_get crtool_timeout "$desc")
+	cycles=${cycles_opt:-$(desc_get cycles "$desc")}
+	cycles=${cycles:-2}
+	unshare_ns=$(desc_get unshare "$desc")
+	refuse=$(desc_get refuse "$desc")
+	dump_args=$(desc_get dump_args "$desc")
 	[ "$have_args_override" = 1 ] && args=$args_override
-	pidns=0
+	pidns=0 churn=0
 	case " $flags " in *" pidns "*) pidns=1 ;; esac
+	case " $flags " in *" churn "*) churn=1 ;; esac
 
 	if [ "$plain" = 0 ]; then
 		load_features || return 1
@@ -345,12 +376,32 @@ run_one() {
 		done
 	fi
 
+	# Real programs a test runs (python3, gzip): absolute paths or names in PATH.
+	for f in $programs; do
+		if [ "${f#/}" != "$f" ]; then [ -x "$f" ]; else command -v "$f" >/dev/null; fi ||
+			{ log "FAIL $name: $f is not installed (scripts/install-deps.sh installs it)"; return 1; }
+	done
+
 	scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-$name.XXXXXX") ||
 		{ log "FAIL $name: mktemp"; return 1; }
 	local out=$scratch/out cmd
 	# shellcheck disable=SC2206
 	cmd=("$prog" "$out" $args)
-	[ "$pidns" = 1 ] && cmd=(unshare --pid --fork "${cmd[@]}")
+	local ns_args=() w
+	for w in ${unshare_ns//,/ }; do
+		case $w in
+		ipc | uts | mount | net | mount-proc) ns_args+=("--$w") ;;
+		*) log "FAIL $name: unknown namespace '$w' in unshare="; return 1 ;;
+		esac
+		case $w in mount | mount-proc) ns_args+=(--propagation private) ;; esac
+	done
+	if [ "$pidns" = 1 ]; then
+		cmd=(unshare --pid --fork "${ns_args[@]}" "${cmd[@]}")
+	elif [ ${#ns_args[@]} -gt 0 ]; then
+		cmd=(unshare "${ns_args[@]}" "${cmd[@]}")
+	fi
+	# Where the sidecar is: programs find their non-C parts (real_python.py) there.
+	export CR_TEST_SRCDIR=$descdir
 	(cd "$scratch" && close_fds && exec setsid "${cmd[@]}" </dev/null >>"$scratch/prog.log" 2>&1) &
 	launchers+=($!)
 	# Not a job: bash then reaps it silently when it dies.
@@ -365,6 +416,14 @@ run_one() {
 		return 1
 	fi
 	pid=$(cat "$out.ready")
+	if [ "$pidns" = 1 ]; then
+		# The root is unshare's child. With its own /proc (unshare=mount-proc)
+		# it cannot see its host pid and reports 1: never trust that.
+		local kids=()
+		read -r -a kids 2>/dev/null <"/proc/${launchers[-1]}/task/${launchers[-1]}/children"
+		[ ${#kids[@]} = 1 ] || { fail "unshare ${launchers[-1]} has ${#kids[@]} children, expected 1"; return 1; }
+		pid=${kids[0]}
+	fi
 	# shellcheck disable=SC2046
 	track $(tree_pids "$pid")
 	[ "$pidns" = 1 ] || [ "$pid" = "${launchers[-1]}" ] ||
@@ -372,7 +431,10 @@ run_one() {
 	[ "$(sed 's/.*) . [0-9-]* [0-9-]* \([0-9-]*\).*/\1/' "/proc/$pid/stat")" = "$pid" ] ||
 		{ fail "pid $pid is not a session leader"; return 1; }
 
-	if [ "$plain" = 0 ]; then
+	if [ "$plain" = 0 ] && [ -n "$refuse" ]; then
+		sleep "${delay:-0.2}"
+		refused_dump || return 1
+	elif [ "$plain" = 0 ]; then
 		sleep "${delay:-0.2}"
 		for ((i = 1; i <= cycles; i++)); do
 			cycle "$i" || return 1

@@ -35,6 +35,8 @@ static void remove_dir(void)
 			continue;	/* a number kept for another area */
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		unlinkat(dirfd_, name, 0);
 	}
@@ -70,6 +72,8 @@ static void setup(void)
 			continue;	/* a number kept for another area */
 		char name[64];
 
+		if (!img_kind_valid(k))
+			continue;
 		snprintf(name, sizeof(name), img_kinds[k].name, FUZZ_PID);
 		if (linkat(dirfd_, "input", dirfd_, name, 0) < 0)
 			abort();
@@ -124,7 +128,7 @@ static void try_input(const uint8_t *data, size_t size)
 	img_parse_buffer(data, size, NULL, use_msg, NULL);
 	put_input(data, size);
 	for (int k = 1; k < IMG_KIND_MAX; k++)
-		if (img_kinds[k].name)
+		if (img_kind_valid(k))
 			read_as(k);
 	show_cmd(dirpath, false);
 	show_cmd(dirpath, true);

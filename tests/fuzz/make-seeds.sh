@@ -13,15 +13,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 crtool=${1:-./crtool}
 corpus=$here/corpus
 magic='\x43\x4c\x43\x52'	# IMG_MAGIC, little-endian "CLCR"
-kinds=(inventory pstree core mm pagemap fds)	# enum img_kind order, from 1
+# name:number, as in enum img_kind (src/include/image.h)
+kinds=(inventory:1 pstree:2 core:3 mm:4 pagemap:5 fds:6 pipes:7 ghosts:8 ns:9 ipc:10 mnt:11
+	unixsk:12 inetsk:14 netlinksk:15 netns:17)
 
 die() { echo "Error: make-seeds: $*" >&2; exit 1; }
 [ -x "$crtool" ] || die "no crtool at $crtool (pass its path)"
 [ "$(id -u)" = 0 ] || die "crtool dump needs root"
 
 mkdir -p "$corpus"
-for i in "${!kinds[@]}"; do
-	printf "$magic\\x$(printf %02x $((i + 1)))\\x00\\x00\\x00" >"$corpus/empty-${kinds[$i]}.img"
+for k in "${kinds[@]}"; do
+	printf "$magic\\x$(printf %02x "${k#*:}")\\x00\\x00\\x00" >"$corpus/empty-${k%:*}.img"
 done
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cr-seeds.XXXXXX")

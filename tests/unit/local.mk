@@ -7,7 +7,8 @@
 TEST_EXTENSIONS += .tap
 TAP_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 
-UNIT_TESTS = tests/unit/test-image.tap tests/unit/test-proc.tap tests/unit/test-pagemap.tap
+UNIT_TESTS = tests/unit/test-image.tap tests/unit/test-proc.tap tests/unit/test-pagemap.tap \
+	tests/unit/test-netns.tap
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -21,3 +22,6 @@ tests_unit_test_proc_tap_LDADD = $(CR_LIBS)
 tests_unit_test_pagemap_tap_SOURCES = tests/unit/test-pagemap.c tests/unit/tap.h
 tests_unit_test_pagemap_tap_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_pagemap_tap_LDADD = $(CR_LIBS)
+tests_unit_test_netns_tap_SOURCES = tests/unit/test-netns.c tests/unit/tap.h
+tests_unit_test_netns_tap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_netns_tap_LDADD = $(CR_LIBS)
