@@ -693,18 +693,29 @@ void sk_dump_resume(struct file_seen *fs)
 void sk_dump_killed(struct file_seen *fs)
 {
 	struct sk_seen *ss = fs->sk;
-	int n = 0;
+	int in = 0, out;
 
 	/* Our copies keep the sockets alive: the last reference goes while still blocked. */
 	for (int i = 0; ss && i < ss->nr; i++) {
 		close(ss->s[i].sk);
 		ss->s[i].sk = -1;
 	}
-	for (int i = 0; ss && i < ss->nr_locks; i++)
-		if (ss->lock_in_tree[i])
-			ss->locks[n++] = ss->locks[i];
-	if (n)
-		netlock_unlock(ss->locks, n);
+	if (!ss || !ss->nr_locks)
+		return;
+	/* In-tree pairs first, then the connections to the outside. */
+	for (int i = 0; i < ss->nr_locks; i++)
+		if (ss->lock_in_tree[i]) {
+			struct netlock_conn t = ss->locks[in];
+
+			ss->locks[in] = ss->locks[i];
+			ss->locks[i] = t;
+			ss->lock_in_tree[i] = ss->lock_in_tree[in];
+			ss->lock_in_tree[in++] = true;
+		}
+	out = ss->nr_locks - in;
+	netlock_unlock(ss->locks, in);
+	/* A failure is logged: the images are complete, the peers may see a reset after 10 minutes. */
+	netlock_keep(ss->locks + in, out);
 }
 
 void sk_dump_free(struct file_seen *fs)
