@@ -406,4 +406,4 @@ tests_cr_sk_tcp_peer_LDADD = $(CR_TEST_LINK_LIBS)
 CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
 TESTS += $(CR_SK_DESCS)
 EXTRA_DIST += $(CR_SK_DESCS)
-CR_SCRIPT_TESTS += tests/cr/sk_tcp_ext.sh
+CR_SCRIPT_TESTS += tests/cr/sk_tcp_ext.sh tests/cr/sk_tcp_killed.sh

@@ -3,11 +3,16 @@
  * The network lock: while a TCP connection's state is read and until its
  * copy is rebuilt, no packet of it may pass, or a byte could be acknowledged
  * by the peer and then lost with the dumped socket. crtool keeps a table of
- * its own, "inet crtool", whose input and output chains drop every packet
+ * its own, "inet crtool_netlock", whose input and output chains drop every packet
  * whose 4-tuple is in one of two sets (IPv4, IPv6). Locking a connection
  * adds its tuple in both directions; unlocking removes them, and the table
  * goes when both sets are empty. Everything goes through libnftables, one
  * atomic batch per call.
+ *
+ * A dump blocks with a timeout (NL_DUMP_TIMEOUT): if crtool dies in the
+ * middle, the tree's connections come back by themselves. Once a dump has
+ * killed the tree, the connections to the outside are blocked again without
+ * timeout, until the restore takes them over.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,12 +25,13 @@
 #include "sk-inet.h"
 #include "util.h"
 
-#define NL_TABLE "inet crtool"
+#define NL_TABLE "inet crtool_netlock"
+#define NL_DUMP_TIMEOUT "10m"
 
 static const char nl_setup[] =
 	"add table " NL_TABLE "\n"
-	"add set " NL_TABLE " conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
-	"add set " NL_TABLE " conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+	"add set " NL_TABLE " conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }\n"
+	"add set " NL_TABLE " conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; flags timeout; }\n"
 	"add chain " NL_TABLE " in { type filter hook input priority -300; }\n"
 	"add chain " NL_TABLE " out { type filter hook output priority -300; }\n"
 	"flush chain " NL_TABLE " in\n"
@@ -67,27 +73,28 @@ static int nft_run(const char *cmd, bool dry, char *err, size_t errlen)
 	return r ? -EIO : 0;
 }
 
-/* "add element inet crtool conn4 { a . p . b . q, b . q . a . p }" */
-static void elements(char *buf, size_t len, const char *verb, const struct netlock_conn *c)
+/* "add element inet crtool_netlock conn4 { a . p . b . q timeout 10m, b . q . a . p timeout 10m }" */
+static void elements(char *buf, size_t len, const char *verb, const struct netlock_conn *c, bool timeout)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	const char *t = timeout ? " timeout " NL_DUMP_TIMEOUT : "";
 
 	inet_ntop(c->family, c->src, s, sizeof(s));
 	inet_ntop(c->family, c->dst, d, sizeof(d));
-	snprintf(buf, len, "%s element " NL_TABLE " %s { %s . %u . %s . %u, %s . %u . %s . %u }\n", verb,
-		 c->family == AF_INET6 ? "conn6" : "conn4", s, c->sport, d, c->dport, d, c->dport, s,
-		 c->sport);
+	snprintf(buf, len, "%s element " NL_TABLE " %s { %s . %u . %s . %u%s, %s . %u . %s . %u%s }\n", verb,
+		 c->family == AF_INET6 ? "conn6" : "conn4", s, c->sport, d, c->dport, t, d, c->dport, s,
+		 c->sport, t);
 }
 
 int netlock_lock(const struct netlock_conn *c, int n)
 {
-	size_t cap = sizeof(nl_setup) + (size_t)n * 256, used;
+	size_t cap = sizeof(nl_setup) + (size_t)n * 300, used;
 	_cleanup_free_ char *cmd = xmalloc(cap);
 	char err[512] = "";
 
 	used = snprintf(cmd, cap, "%s", nl_setup);
 	for (int i = 0; i < n; i++) {
-		elements(cmd + used, cap - used, "add", &c[i]);
+		elements(cmd + used, cap - used, "add", &c[i], true);
 		used += strlen(cmd + used);
 	}
 	if (nft_run(cmd, false, err, sizeof(err)) < 0) {
@@ -96,6 +103,27 @@ int netlock_lock(const struct netlock_conn *c, int n)
 		return -EIO;
 	}
 	pr_info("%d TCP connection(s) blocked in nftables table %s\n", n, NL_TABLE);
+	return 0;
+}
+
+int netlock_keep(const struct netlock_conn *c, int n)
+{
+	size_t cap = (size_t)n * 600 + 1, used = 0;
+	_cleanup_free_ char *cmd = xmalloc(cap);
+	char err[512] = "";
+
+	cmd[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		elements(cmd + used, cap - used, "delete", &c[i], false);
+		used += strlen(cmd + used);
+		elements(cmd + used, cap - used, "add", &c[i], false);
+		used += strlen(cmd + used);
+	}
+	if (n && nft_run(cmd, false, err, sizeof(err)) < 0) {
+		pr_err("can't keep %d TCP connection(s) to the outside blocked until the restore (table %s): %s\n",
+		       n, NL_TABLE, err);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -123,18 +151,31 @@ static void drop_table_if_empty(void)
 
 void netlock_unlock(const struct netlock_conn *c, int n)
 {
-	for (int i = 0; i < n; i++) {
-		char cmd[512], err[512] = "", a[64], b[64];
+	size_t cap = (size_t)n * 256 + 1, used = 0;
+	_cleanup_free_ char *cmd = NULL;
 
-		elements(cmd, sizeof(cmd), "delete", &c[i]);
-		if (nft_run(cmd, false, err, sizeof(err)) < 0) {
-			netlock_fmt(a, sizeof(a), c[i].family, c[i].src, c[i].sport);
-			netlock_fmt(b, sizeof(b), c[i].family, c[i].dst, c[i].dport);
-			pr_debug("connection %s - %s was not blocked: %s\n", a, b, err);
+	if (!n || nft_run("list table " NL_TABLE "\n", false, NULL, 0) < 0)
+		return;		/* no table: nothing of ours is blocked */
+	cmd = xmalloc(cap);
+	cmd[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		elements(cmd + used, cap - used, "delete", &c[i], false);
+		used += strlen(cmd + used);
+	}
+	/* One batch; it fails whole if one tuple was not there: then one by one. */
+	if (nft_run(cmd, false, NULL, 0) < 0) {
+		for (int i = 0; i < n; i++) {
+			char one[512], err[512] = "", a[64], b[64];
+
+			elements(one, sizeof(one), "delete", &c[i], false);
+			if (nft_run(one, false, err, sizeof(err)) < 0) {
+				netlock_fmt(a, sizeof(a), c[i].family, c[i].src, c[i].sport);
+				netlock_fmt(b, sizeof(b), c[i].family, c[i].dst, c[i].dport);
+				pr_debug("connection %s - %s was not blocked: %s\n", a, b, err);
+			}
 		}
 	}
-	if (n)
-		drop_table_if_empty();
+	drop_table_if_empty();
 }
 
 const char *netlock_probe(char *why, size_t len)

@@ -69,6 +69,8 @@ struct diag_row {
 	uint16_t sport, dport;
 	uint32_t rqueue, wqueue;
 	uint8_t shutdown;
+	uint32_t cookie[2];
+	uint32_t ifindex;
 };
 
 struct sk_seen {
@@ -192,6 +194,9 @@ static int diag_parse(struct sk_seen *ss, const struct nlmsghdr *h)
 	r->dport = ntohs(m->id.idiag_dport);
 	r->rqueue = m->idiag_rqueue;
 	r->wqueue = m->idiag_wqueue;
+	r->cookie[0] = m->id.idiag_cookie[0];
+	r->cookie[1] = m->id.idiag_cookie[1];
+	r->ifindex = m->id.idiag_if;
 	for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, rem); a = RTA_NEXT(a, rem))
 		if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
 			r->shutdown = *(uint8_t *)RTA_DATA(a);
@@ -696,18 +701,29 @@ void sk_dump_resume(struct file_seen *fs)
 void sk_dump_killed(struct file_seen *fs)
 {
 	struct sk_seen *ss = fs->sk;
-	int n = 0;
+	int in = 0, out;
 
 	/* Our copies keep the sockets alive: the last reference goes while still blocked. */
 	for (int i = 0; ss && i < ss->nr; i++) {
 		close(ss->s[i].sk);
 		ss->s[i].sk = -1;
 	}
-	for (int i = 0; ss && i < ss->nr_locks; i++)
-		if (ss->lock_in_tree[i])
-			ss->locks[n++] = ss->locks[i];
-	if (n)
-		netlock_unlock(ss->locks, n);
+	if (!ss || !ss->nr_locks)
+		return;
+	/* In-tree pairs first, then the connections to the outside. */
+	for (int i = 0; i < ss->nr_locks; i++)
+		if (ss->lock_in_tree[i]) {
+			struct netlock_conn t = ss->locks[in];
+
+			ss->locks[in] = ss->locks[i];
+			ss->locks[i] = t;
+			ss->lock_in_tree[i] = ss->lock_in_tree[in];
+			ss->lock_in_tree[in++] = true;
+		}
+	out = ss->nr_locks - in;
+	netlock_unlock(ss->locks, in);
+	/* A failure is logged: the images are complete, the peers may see a reset after 10 minutes. */
+	netlock_keep(ss->locks + in, out);
 }
 
 void sk_dump_free(struct file_seen *fs)
@@ -924,6 +940,9 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 	if (!ret && (ret = repair_queue(sk, TCP_RECV_QUEUE, who)) == 0 &&
 	    setsockopt(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, &ts->recv_seq, sizeof(ts->recv_seq)) < 0)
 		ret = log_errno(-errno, "%s: TCP_QUEUE_SEQ %u (receive)", who, ts->recv_seq);
+	/* The address may come to this host later (a virtual address that moves with the job). */
+	if (!ret)
+		ret = set_int(sk, IPPROTO_IP, IP_FREEBIND, 1, who, "IP_FREEBIND");
 	if (!ret)
 		ret = sk_bind(sk, ie, who);
 	/*
@@ -937,6 +956,8 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 		ret = sk_connect(sk, ie, who);
 	if (!ret)
 		repair_mss_hint(sk, 0, who);
+	if (!ret)
+		ret = set_int(sk, IPPROTO_IP, IP_FREEBIND, saved_opt(ie, IPPROTO_IP, IP_FREEBIND), who, "IP_FREEBIND");
 	if (!ret)
 		ret = tcp_repair_options(sk, ts, who);
 	if (!ret)
@@ -996,6 +1017,12 @@ static int inet_open(struct rst_ctx *rc, const FdEntry *e)
 	    (ret = img_read_one(rc->dirfd, rc->dir, IMG_TCPSTREAM, ie->stream_id, &tcp_stream_entry__descriptor,
 				(ProtobufCMessage **)&ts)) < 0)
 		return ret;
+	if (ts && ts->unsent > ts->send_queue.len) {
+		pr_err("%s: tcp-stream-%u.img: %u unsent bytes in a send queue of %zu\n", who, ie->stream_id,
+		       ts->unsent, ts->send_queue.len);
+		img_free_msg(&ts->base);
+		return -EINVAL;
+	}
 	sk = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
 	if (sk < 0) {
 		img_free_msg(ts ? &ts->base : NULL);
@@ -1014,6 +1041,81 @@ static int inet_open(struct rst_ctx *rc, const FdEntry *e)
 	if (!ret && !ts && (e->flags & O_NONBLOCK) && fcntl(sk, F_SETFL, O_NONBLOCK) < 0)
 		ret = log_errno(-errno, "%s: F_SETFL O_NONBLOCK", who);
 	return ret < 0 ? ret : TAKE_FD(sk);
+}
+
+/* SOCK_DESTROY one socket found by INET_DIAG. */
+static int diag_destroy(const struct diag_row *r)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DESTROY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+		.r = { .sdiag_family = r->family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1U << r->state,
+		       .id = { .idiag_sport = htons(r->sport), .idiag_dport = htons(r->dport), .idiag_if = r->ifindex,
+			       .idiag_cookie = { r->cookie[0], r->cookie[1] } } },
+	};
+	struct { struct nlmsghdr h; struct nlmsgerr e; } ack;
+	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	char a[64], b[64];
+
+	memcpy(req.r.id.idiag_src, r->src, 16);
+	memcpy(req.r.id.idiag_dst, r->dst, 16);
+	netlock_fmt(a, sizeof(a), r->family, r->src, r->sport);
+	netlock_fmt(b, sizeof(b), r->family, r->dst, r->dport);
+	if (nl < 0 || send(nl, &req, sizeof(req), 0) < 0 || recv(nl, &ack, sizeof(ack), 0) < (ssize_t)sizeof(ack))
+		return log_errno(-errno, "SOCK_DESTROY %s - %s", a, b);
+	if (ack.h.nlmsg_type == NLMSG_ERROR && ack.e.error)
+		return log_errno(ack.e.error, "SOCK_DESTROY %s - %s (%s)", a, b, state_name(r->state));
+	pr_info("removed the leftover %s - %s (%s) of the dumped tree\n", a, b, state_name(r->state));
+	return 0;
+}
+
+static bool binds_same(const InetSkEntry *ie, const struct diag_row *r)
+{
+	int fam;
+	uint8_t want[16];
+
+	wire_addr(ie->family, ie->src_addr.data, &fam, want);
+	if (r->sport != ie->src_port || !ie->src_port)
+		return false;
+	if (addr_any(ie->family, ie->src_addr.data))
+		return true;
+	return r->family == fam ? !memcmp(r->src, want, 16) : false;
+}
+
+/*
+ * A tree killed without its dump (a node failure, SIGKILL) left its closed
+ * connections behind: TIME_WAIT and orphans finishing their close hold the
+ * ports and 4-tuples the restored sockets need. They are the dead
+ * incarnation of what is restored: they go (SOCK_DESTROY).
+ */
+static int tcp_clear_leftovers(struct rst_sk *rs)
+{
+	struct sk_seen tmp = { 0 };
+	bool any = false;
+	int ret;
+
+	for (size_t i = 0; i < rs->n_inet; i++)
+		any = any || (rs->inet[i]->proto == IPPROTO_TCP && rs->inet[i]->src_port);
+	if (!any)
+		return 0;
+	if ((ret = diag_dump_tcp(&tmp, AF_INET)) < 0 || (ret = diag_dump_tcp(&tmp, AF_INET6)) < 0)
+		goto out;
+	for (int k = 0; k < tmp.nr_rows && !ret; k++) {
+		const struct diag_row *r = &tmp.rows[k];
+
+		if (r->ino || r->state == TCP_LISTEN || r->state == TCP_SYN_RECV)
+			continue;
+		for (size_t i = 0; i < rs->n_inet; i++)
+			if (rs->inet[i]->proto == IPPROTO_TCP && binds_same(rs->inet[i], r)) {
+				ret = diag_destroy(r);
+				break;
+			}
+	}
+out:
+	free(tmp.rows);
+	return ret;
 }
 
 /* Images are input: addresses must have the family's length. */
@@ -1066,7 +1168,7 @@ int sk_restore_load(struct rst_ctx *rc)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return tcp_clear_leftovers(rs);
 }
 
 static int our_fd(struct rst_ctx *rc, uint32_t id)

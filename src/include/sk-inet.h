@@ -56,7 +56,10 @@ struct netlock_conn {
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;		/* host order */
 };
+/* Blocks them for the time of a dump (they unblock by themselves after a while). */
 int netlock_lock(const struct netlock_conn *c, int n);
+/* Blocks them until netlock_unlock() (a restore), however long it takes. */
+int netlock_keep(const struct netlock_conn *c, int n);
 /* Unlock each; a connection that was not locked is not an error. */
 void netlock_unlock(const struct netlock_conn *c, int n);
 /* What crtool check reports; NULL when nftables cannot be used. */

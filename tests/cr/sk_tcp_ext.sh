@@ -59,7 +59,7 @@ client=$( (setsid "$CR_TESTDIR/sk_tcp_peer" "$scratch/client.out" client "$port"
 wait_file "$scratch/client.out.ready" 10 || { fail "the client did not start"; exit 1; }
 sleep 0.5
 
-blocked() { nft list set inet crtool conn4 2>/dev/null | grep -q "\. $port \."; }
+blocked() { nft list set inet crtool_netlock conn4 2>/dev/null | grep -q "\. $port \."; }
 
 # 1. Without --tcp-established: refused, the tree goes on.
 if "$CRTOOL" dump -t "$client" -D "$scratch/d0" 2>"$scratch/err0"; then
@@ -88,6 +88,8 @@ for n in 1 2; do
 	"$CRTOOL" dump -t "$client" -D "$scratch/d$n" --tcp-established 2>>"$scratch/crtool.log" ||
 		{ fail "dump $n --tcp-established failed"; exit 1; }
 	blocked || fail "dump $n: the connection is not blocked while the tree is away"
+	nft list set inet crtool_netlock conn4 2>/dev/null | grep "\. $port \." | grep -q expires &&
+		fail "dump $n: the connection is blocked only for a while, not until the restore"
 	sleep 1	# the server goes on sending: nothing may be acknowledged
 	"$CRTOOL" restore -D "$scratch/d$n" --detach --pidfile "$scratch/pid$n" 2>>"$scratch/crtool.log" ||
 		{ fail "restore $n failed"; exit 1; }
