@@ -404,6 +404,9 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 
 	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
 		return -ENOENT;
+	/* The copy is reached through a /proc magic link: O_NOFOLLOW would refuse it (ELOOP). */
+	if (e->has_ghost_id)
+		flags &= ~O_NOFOLLOW;
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
