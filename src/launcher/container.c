@@ -157,6 +157,8 @@ static void container_child(struct launcher *l, int sync_fd)
 		child_abort(sync_fd);
 	if ((l->ns_flags & CRL_NS_NET) && setup_loopback() < 0)
 		child_abort(sync_fd);
+	/* Our messages go to crlaunch's stderr, not to the job's (nobody reads it yet). */
+	cr_log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	for (int i = 0; i < NR_STREAMS; i++) {
 		if (dup2(l->streams[i].job_fd, i) < 0) {
 			pr_perror("can't give the job its %s", stream_names[i]);
