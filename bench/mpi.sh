@@ -7,7 +7,8 @@
 # For each library, two jobs are measured in the same run: the baseline with
 # 16 MiB of state per rank, and the real one with BENCH_MPI_MIB (default 256)
 # per rank, so that the fixed cost of a checkpoint and its cost per GiB can
-# be told apart. For each: `crtool dump --stats` (time to dump, time the job
+# be told apart, and the disk's own floor is measured (dd ... conv=fdatasync
+# of as many bytes as the images). For each: `crtool dump --stats` (time to dump, time the job
 # was frozen by the dump, bytes), `crtool restore --detach` (time to
 # restore), the time the job did not run (from the start of the dump to the
 # end of the restore), and whether the restored job finished with the same
@@ -96,10 +97,17 @@ for lib in "$@"; do
 	b_dump=$m_dump b_restore=$m_restore
 	log "$lib: $big MiB per rank"
 	measure "$lib" "$big" || continue
-	awk -v lib="$lib" -v big="$big" -v bd="$b_dump" -v br="$b_restore" -v d="$m_dump" -v r="$m_restore" 'BEGIN {
+	# The disk's floor for as many bytes, now: dd with fdatasync.
+	mib=$(( $(du -sb "$scratch/d" | cut -f1) / 1048576 + 1 ))
+	t0=$(now)
+	dd if=/dev/zero of="$scratch/floor" bs=1M count="$mib" conv=fdatasync status=none
+	floor=$(secs "$t0" "$(now)")
+	rm -f "$scratch/floor"
+	awk -v lib="$lib" -v big="$big" -v bd="$b_dump" -v br="$b_restore" -v d="$m_dump" -v r="$m_restore" \
+		-v f="$floor" -v mib="$mib" 'BEGIN {
 		gib = 4 * (big - 16) / 1024
-		printf "{\"bench\":\"mpi-compare\",\"lib\":\"%s\",\"fixed_dump_s\":%.3f,\"fixed_restore_s\":%.3f,\"dump_s_per_gib\":%.3f,\"restore_s_per_gib\":%.3f}\n",
-			lib, bd, br, (d - bd) / gib, (r - br) / gib
+		printf "{\"bench\":\"mpi-compare\",\"lib\":\"%s\",\"fixed_dump_s\":%.3f,\"fixed_restore_s\":%.3f,\"dump_s_per_gib\":%.3f,\"restore_s_per_gib\":%.3f,\"floor_mib\":%d,\"floor_write_s\":%.3f,\"dump_vs_floor\":%.2f}\n",
+			lib, bd, br, (d - bd) / gib, (r - br) / gib, mib, f, d / f
 	}'
 done
 exit $failed

@@ -140,6 +140,9 @@ run_case() {
 		"$(calc "${D[$name]} / ${N[$name]} * 1e6")" "$(calc "${R[$name]} / ${N[$name]} * 1e6")"
 }
 
+# A over B, or null when B is not positive (noise made "medium" cheaper than "small").
+ratio() { awk "BEGIN { b = ($2); if (b > 0) printf \"%.3f\\n\", ($1) / b; else print \"null\" }"; }
+
 # Marginal cost of one object of case $1 over "small", in microseconds.
 marginal() { calc "($2 - $3) / (${N[$1]} - ${N[small]}) * 1e6"; }
 
@@ -152,5 +155,5 @@ run_case maps 10 5000
 printf '{"bench":"objects_compare","dump_us_per_fd":%s,"dump_us_per_map":%s,"restore_us_per_fd":%s,"restore_us_per_map":%s,"dump_cost_ratio_large_to_medium":%s,"restore_cost_ratio_large_to_medium":%s}\n' \
 	"$(marginal fds "${D[fds]}" "${D[small]}")" "$(marginal maps "${D[maps]}" "${D[small]}")" \
 	"$(marginal fds "${R[fds]}" "${R[small]}")" "$(marginal maps "${R[maps]}" "${R[small]}")" \
-	"$(calc "((${D[large]} - ${D[small]}) / (${N[large]} - ${N[small]})) / ((${D[medium]} - ${D[small]}) / (${N[medium]} - ${N[small]}))")" \
-	"$(calc "((${R[large]} - ${R[small]}) / (${N[large]} - ${N[small]})) / ((${R[medium]} - ${R[small]}) / (${N[medium]} - ${N[small]}))")"
+	"$(ratio "(${D[large]} - ${D[small]}) / (${N[large]} - ${N[small]})" "(${D[medium]} - ${D[small]}) / (${N[medium]} - ${N[small]})")" \
+	"$(ratio "(${R[large]} - ${R[small]}) / (${N[large]} - ${N[small]})" "(${R[medium]} - ${R[small]}) / (${N[medium]} - ${N[small]})")"

@@ -28,12 +28,16 @@ check_PROGRAMS += \
 	tests/cr/creds \
 	tests/cr/cwd_root \
 	tests/cr/devnull \
+	tests/cr/epoll \
+	tests/cr/eventfd \
 	tests/cr/fds \
 	tests/cr/fds_more \
+	tests/cr/fifo \
 	tests/cr/fpu \
 	tests/cr/ghost \
 	tests/cr/guard \
 	tests/cr/guard_region \
+	tests/cr/inotify \
 	tests/cr/ipc_posix_mq \
 	tests/cr/ipc_sysv \
 	tests/cr/itimers \
@@ -49,7 +53,7 @@ check_PROGRAMS += \
 	tests/cr/mnt_refused_mqueue \
 	tests/cr/mnt_refused_size \
 	tests/cr/mprotect \
-	tests/cr/netns_refused \
+	tests/cr/netns \
 	tests/cr/pending \
 	tests/cr/personality \
 	tests/cr/pgrp \
@@ -71,9 +75,11 @@ check_PROGRAMS += \
 	tests/cr/sk_unix_dgram \
 	tests/cr/sk_unix_seqpacket \
 	tests/cr/sk_unix_stream \
+	tests/cr/signalfd \
 	tests/cr/sparse \
 	tests/cr/stack \
 	tests/cr/threads \
+	tests/cr/timerfd \
 	tests/cr/tree \
 	tests/cr/tty_ctty \
 	tests/cr/tty_pty \
@@ -83,9 +89,9 @@ check_PROGRAMS += \
 	tests/cr/zombie
 
 # Per program: no sanitizers, the test library (automake needs each spelled out).
-tests_cr_netns_refused_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
-tests_cr_netns_refused_LDFLAGS = $(CR_TEST_LINK_FLAGS)
-tests_cr_netns_refused_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_netns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_netns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_netns_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_uts_ns_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_uts_ns_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_uts_ns_LDADD = $(CR_TEST_LINK_LIBS)
@@ -128,6 +134,12 @@ tests_cr_cwd_root_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_devnull_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_devnull_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_devnull_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_epoll_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_epoll_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_epoll_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_eventfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_eventfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_eventfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_ghost_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_ghost_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_ghost_LDADD = $(CR_TEST_LINK_LIBS)
@@ -137,6 +149,9 @@ tests_cr_locks_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_more_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_more_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_more_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_fifo_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_fifo_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_fifo_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_fds_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_fds_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_fds_LDADD = $(CR_TEST_LINK_LIBS)
@@ -149,6 +164,9 @@ tests_cr_guard_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_guard_region_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_guard_region_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_guard_region_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_inotify_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_inotify_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_inotify_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_itimers_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_itimers_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_itimers_LDADD = $(CR_TEST_LINK_LIBS)
@@ -239,6 +257,9 @@ tests_cr_sk_unix_stream_SOURCES = tests/cr/sk_unix_stream.c tests/cr/sk_unix_com
 tests_cr_sk_unix_stream_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sk_unix_stream_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sk_unix_stream_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_signalfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_signalfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_signalfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sparse_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sparse_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sparse_LDADD = $(CR_TEST_LINK_LIBS)
@@ -248,6 +269,9 @@ tests_cr_stack_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_threads_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_threads_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_threads_LDADD = $(CR_TEST_LINK_LIBS)
+tests_cr_timerfd_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_timerfd_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_timerfd_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_tree_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_tree_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_tree_LDADD = $(CR_TEST_LINK_LIBS)
@@ -274,12 +298,16 @@ CR_TEST_DESCS = \
 	tests/cr/creds.desc \
 	tests/cr/cwd_root.desc \
 	tests/cr/devnull.desc \
+	tests/cr/epoll.desc \
+	tests/cr/eventfd.desc \
 	tests/cr/fds.desc \
 	tests/cr/fds_more.desc \
+	tests/cr/fifo.desc \
 	tests/cr/ghost.desc \
 	tests/cr/fpu.desc \
 	tests/cr/guard.desc \
 	tests/cr/guard_region.desc \
+	tests/cr/inotify.desc \
 	tests/cr/ipc_posix_mq.desc \
 	tests/cr/ipc_sysv.desc \
 	tests/cr/itimers.desc \
@@ -295,7 +323,7 @@ CR_TEST_DESCS = \
 	tests/cr/mnt_refused_mqueue.desc \
 	tests/cr/mnt_refused_size.desc \
 	tests/cr/mprotect.desc \
-	tests/cr/netns_refused.desc \
+	tests/cr/netns.desc \
 	tests/cr/pending.desc \
 	tests/cr/personality.desc \
 	tests/cr/pgrp.desc \
@@ -317,9 +345,11 @@ CR_TEST_DESCS = \
 	tests/cr/sk_unix_dgram.desc \
 	tests/cr/sk_unix_seqpacket.desc \
 	tests/cr/sk_unix_stream.desc \
+	tests/cr/signalfd.desc \
 	tests/cr/sparse.desc \
 	tests/cr/stack.desc \
 	tests/cr/threads.desc \
+	tests/cr/timerfd.desc \
 	tests/cr/tree.desc \
 	tests/cr/tty_ctty.desc \
 	tests/cr/tty_pty.desc \
@@ -363,6 +393,12 @@ tests_cr_sk_udp_LDADD = $(CR_TEST_LINK_LIBS)
 tests_cr_sk_netlink_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_cr_sk_netlink_LDFLAGS = $(CR_TEST_LINK_FLAGS)
 tests_cr_sk_netlink_LDADD = $(CR_TEST_LINK_LIBS)
+check_PROGRAMS += tests/cr/sk_tcp_peer
+tests_cr_sk_tcp_peer_SOURCES = tests/cr/sk_tcp_peer.c tests/cr/skstream.h
+tests_cr_sk_tcp_peer_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
+tests_cr_sk_tcp_peer_LDFLAGS = $(CR_TEST_LINK_FLAGS)
+tests_cr_sk_tcp_peer_LDADD = $(CR_TEST_LINK_LIBS)
 CR_SK_DESCS = $(CR_SK_TESTS:=.desc)
 TESTS += $(CR_SK_DESCS)
 EXTRA_DIST += $(CR_SK_DESCS)
+CR_SCRIPT_TESTS += tests/cr/sk_tcp_ext.sh

@@ -148,10 +148,21 @@ static struct timespec ns_ts(uint64_t ns)
 	return (struct timespec){ ns / 1000000000ull, ns % 1000000000ull };
 }
 
+/*
+ * Time left before the next expiration. A periodic timer that expired and
+ * was not read since shows none in fdinfo: the kernel moves it on only when
+ * it is read. It runs on, one interval from now, its ticks kept.
+ */
+static uint64_t timerfd_left(const TimerfdState *t)
+{
+	return t->value_ns ? t->value_ns : t->interval_ns;
+}
+
 static int timerfd_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	const TimerfdState *t = e->timerfd;
-	struct itimerspec its = { ns_ts(t ? t->interval_ns : 0), ns_ts(t ? t->value_ns : 0) };
+	uint64_t left = t ? timerfd_left(t) : 0;
+	struct itimerspec its = { ns_ts(t ? t->interval_ns : 0), ns_ts(left) };
 	int fd, flags = 0;
 
 	(void)rc;
@@ -162,24 +173,24 @@ static int timerfd_open(struct rst_ctx *rc, const FdEntry *e)
 	fd = timerfd_create(t->clockid, TFD_CLOEXEC | nonblock(e));
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: timerfd_create(clock %d)", e->fd, t->clockid);
-	if (t->value_ns && (t->settime_flags & TFD_TIMER_ABSTIME)) {
+	if (left && (t->settime_flags & TFD_TIMER_ABSTIME)) {
 		/* The time left is kept; an absolute timer stays absolute (and cancelable). */
 		struct timespec now;
 		uint64_t at;
 
 		clock_gettime(t->clockid, &now);
-		at = now.tv_sec * 1000000000ull + now.tv_nsec + t->value_ns;
+		at = now.tv_sec * 1000000000ull + now.tv_nsec + left;
 		its.it_value = ns_ts(at);
 		flags = t->settime_flags;
 	}
-	if (t->value_ns && timerfd_settime(fd, flags, &its, NULL) < 0)
+	if (left && timerfd_settime(fd, flags, &its, NULL) < 0)
 		goto fail;
 	if (t->ticks && ioctl(fd, TFD_IOC_SET_TICKS, &t->ticks) < 0)
 		goto fail;
 	return fd;
 fail:
 	flags = log_errno(-errno, "fd %u: can't arm the timerfd (clock %d, %" PRIu64 " ns, %" PRIu64
-			  " ticks)", e->fd, t->clockid, t->value_ns, t->ticks);
+			  " ticks)", e->fd, t->clockid, left, t->ticks);
 	close(fd);
 	return flags;
 }
@@ -244,7 +255,10 @@ static int inotify_dump(struct fd_dump *d, FdEntry *e)
 	return 0;
 }
 
-/* A directory of the mount holding device dev (kernel encoding), as we see it. */
+/*
+ * A directory of the mount holding device dev (kernel encoding), as we see
+ * it. Not O_PATH: open_by_handle_at() refuses such a mount fd (EBADF).
+ */
 static int mount_of(uint32_t sdev)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -254,7 +268,7 @@ static int mount_of(uint32_t sdev)
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mp) == 3 &&
 		    maj == (sdev >> 20) && min == (sdev & 0xfffff))
-			return open(mp, O_PATH | O_CLOEXEC);
+			return open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return -ENOENT;
 }
 
@@ -314,6 +328,26 @@ static int cmp_wd(const void *a, const void *b)
 	return x->wd < y->wd ? -1 : x->wd > y->wd;
 }
 
+/*
+ * Removing the watches that burnt watch numbers queued IN_IGNORED events
+ * for them: read them all (the dumped queue was not saved either).
+ */
+static int drain_events(const FdEntry *e, int ifd)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int fl = fcntl(ifd, F_GETFL);
+
+	if (fl < 0 || fcntl(ifd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return log_errno(-errno, "fd %u: inotify: F_SETFL", e->fd);
+	while (read(ifd, buf, sizeof(buf)) > 0)
+		;
+	if (errno != EAGAIN)
+		return log_errno(-errno, "fd %u: inotify: can't read the queued events", e->fd);
+	if (fcntl(ifd, F_SETFL, fl) < 0)
+		return log_errno(-errno, "fd %u: inotify: F_SETFL", e->fd);
+	return 0;
+}
+
 static int inotify_open(struct rst_ctx *rc, const FdEntry *e)
 {
 	int ifd = inotify_init1(IN_CLOEXEC | nonblock(e)), ret = 0;
@@ -332,6 +366,8 @@ static int inotify_open(struct rst_ctx *rc, const FdEntry *e)
 		ret = add_watch_as(ifd, e, e->inotify[i], target);
 		close(target);
 	}
+	if (!ret)
+		ret = drain_events(e, ifd);
 	if (ret < 0) {
 		close(ifd);
 		return ret;
@@ -429,16 +465,91 @@ static int epoll_open(struct rst_ctx *rc, const FdEntry *e)
 	return fd;
 }
 
-static int epoll_in_child(struct rst_ctx *rc, const FdEntry *e)
+/* Bits epoll keeps in an item across a one-shot firing. */
+#define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
+
+/*
+ * A one-shot item that fired and was not re-armed since has no event bits
+ * left, not even EPOLLERR|EPOLLHUP, which EPOLL_CTL_ADD and _MOD always add.
+ */
+static bool spent_oneshot(const EpollItem *it)
 {
-	(void)rc;
-	for (size_t i = 0; e->epoll_owner && i < e->n_epoll; i++) {
+	return (it->events & EPOLLONESHOT) && !(it->events & ~EP_PRIVATE_BITS);
+}
+
+static int epoll_add(const FdEntry *e, const EpollItem *it, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = it->data };
+
+	if (epoll_ctl(e->fd, EPOLL_CTL_ADD, it->tfd, &ev) < 0)
+		return log_errno(-errno, "epoll fd %u: can't add fd %u (events %#x)", e->fd, it->tfd,
+				 events);
+	return 0;
+}
+
+/* Does the item on tfd have event bits, by the epoll's fdinfo? */
+static bool item_armed(const char *fdinfo, uint32_t tfd)
+{
+	for (const char *l = fdinfo; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned t, events;
+
+		if (sscanf(l, "tfd: %u events: %x", &t, &events) == 2 && t == tfd)
+			return events & ~EP_PRIVATE_BITS;
+	}
+	return false;
+}
+
+/*
+ * Spent one-shot items are added first, ready for anything, and fire once
+ * in an epoll that holds nothing else yet, so the kernel disarms them as it
+ * had. One whose target is ready for nothing now stays armed for EPOLLERR
+ * and EPOLLHUP only (logged).
+ */
+static int add_spent(const FdEntry *e)
+{
+	const uint32_t any = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+	struct epoll_event evs[16];
+	_cleanup_free_ char *info = NULL;
+	char path[64];
+	int n = 0, ret;
+
+	for (size_t i = 0; i < e->n_epoll; i++) {
+		if (!spent_oneshot(e->epoll[i]))
+			continue;
+		if ((ret = epoll_add(e, e->epoll[i], e->epoll[i]->events | any)) < 0)
+			return ret;
+		n++;
+	}
+	while (n && (ret = epoll_wait(e->fd, evs, ARRAY_SIZE(evs), 0)) > 0)
+		;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%u", e->fd);
+	if (n && read_file_at(AT_FDCWD, path, &info) < 0)
+		return log_errno(-EIO, "epoll fd %u: can't read %s", e->fd, path);
+	for (size_t i = 0; n && i < e->n_epoll; i++) {
 		struct epoll_event ev = { .events = e->epoll[i]->events, .data.u64 = e->epoll[i]->data };
 
-		if (epoll_ctl(e->fd, EPOLL_CTL_ADD, e->epoll[i]->tfd, &ev) < 0)
-			return log_errno(-errno, "epoll fd %u: can't add fd %u (events %#x)", e->fd,
-					 e->epoll[i]->tfd, e->epoll[i]->events);
+		if (!spent_oneshot(e->epoll[i]) || !item_armed(info, e->epoll[i]->tfd))
+			continue;
+		pr_warn("epoll fd %u: fd %u, a one-shot item that fired, comes back armed for "
+			"EPOLLERR|EPOLLHUP\n", e->fd, e->epoll[i]->tfd);
+		if (epoll_ctl(e->fd, EPOLL_CTL_MOD, e->epoll[i]->tfd, &ev) < 0)
+			return log_errno(-errno, "epoll fd %u: can't modify fd %u", e->fd, e->epoll[i]->tfd);
 	}
+	return 0;
+}
+
+static int epoll_in_child(struct rst_ctx *rc, const FdEntry *e)
+{
+	int ret;
+
+	(void)rc;
+	if (!e->epoll_owner)
+		return 0;
+	if ((ret = add_spent(e)) < 0)
+		return ret;
+	for (size_t i = 0; i < e->n_epoll; i++)
+		if (!spent_oneshot(e->epoll[i]) && (ret = epoll_add(e, e->epoll[i], e->epoll[i]->events)) < 0)
+			return ret;
 	return 0;
 }
 

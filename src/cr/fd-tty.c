@@ -65,6 +65,7 @@
 struct tty_seen {
 	uint32_t index;
 	bool state_saved;
+	bool input_counted;		/* the slave's unread input was reported */
 };
 
 struct tty_taken {			/* output read from a live master */
@@ -79,6 +80,7 @@ struct rst_tty {
 	int master, slave;		/* ours; slave -1 unless needed */
 	const TtyState *st;		/* the entry carrying the pair's state */
 	bool need_slave, slave_excl;
+	bool checked;			/* the devpts directory's slave is the master's peer */
 	pid_t first_pid;		/* for messages */
 };
 
@@ -129,28 +131,21 @@ static struct tty_seen *seen_pair(struct file_seen *fs, uint32_t index)
 
 static int scan_one(struct file_seen *fs, pid_t pid)
 {
-	char path[64];
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
+	_cleanup_free_ int *fds = NULL;
+	int nr, ret = list_fds(pid, &fds, &nr);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return log_errno(-errno, "pid %d: can't list %s", pid, path);
-	while ((de = readdir(d))) {
+	for (int i = 0; i < nr && !ret; i++) {
 		_cleanup_free_ char *info = NULL;
 		const char *v;
 		struct stat st;
-		char rel[320];
+		char rel[64];
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(rel, sizeof(rel), "%s/%s", path, de->d_name);
+		snprintf(rel, sizeof(rel), "/proc/%d/fd/%d", pid, fds[i]);
 		if (stat(rel, &st) < 0 || !S_ISCHR(st.st_mode) || !is_ptmx(st.st_rdev))
 			continue;
-		snprintf(rel, sizeof(rel), "fdinfo/%s", de->d_name);
+		snprintf(rel, sizeof(rel), "fdinfo/%d", fds[i]);
 		if (read_proc_file(pid, 0, rel, &info) < 0 || !(v = fdinfo_field(info, "tty-index"))) {
-			pr_err("pid %d: fd %s: /dev/ptmx without a tty-index in its fdinfo\n", pid, de->d_name);
+			pr_err("pid %d: fd %d: /dev/ptmx without a tty-index in its fdinfo\n", pid, fds[i]);
 			return -EOPNOTSUPP;
 		}
 		if (!seen_pair(fs, strtoul(v, NULL, 10))) {
@@ -158,7 +153,7 @@ static int scan_one(struct file_seen *fs, pid_t pid)
 			fs->ttys[fs->nr_ttys++] = (struct tty_seen){ .index = strtoul(v, NULL, 10) };
 		}
 	}
-	return 0;
+	return ret;
 }
 
 /* The pty masters held anywhere in the tree, before any descriptor is dumped. */
@@ -236,16 +231,17 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	int ret = 0;
 
-	for (;;) {
+	while (!ret) {
 		struct pollfd p = { m, POLLIN | POLLPRI, 0 };
 		int avail = 0;
 		ssize_t n;
 
 		if (poll(&p, 1, 0) < 0 || ioctl(m, FIONREAD, &avail) < 0) {
-			free(buf);
-			return log_errno(-errno, "pid %d: fd %d: pty %u: poll/FIONREAD", d->pid, d->fd,
-					 ts->index);
+			ret = log_errno(-errno, "pid %d: fd %d: pty %u: poll/FIONREAD", d->pid, d->fd,
+					ts->index);
+			break;
 		}
 		if (avail <= 0 || !(p.revents & POLLIN))
 			break;
@@ -260,18 +256,20 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 		buf = xrealloc(buf, len + avail + 1);
 		n = read(m, buf + len, avail + (ts->packet ? 1 : 0));
 		if (n <= 0 || (ts->packet && buf[len] != 0)) {
-			/* Nothing to give back to: what was read is lost. */
+			/* What was read before is given back if the tree lives on. */
 			pr_err("pid %d: fd %d: pty %u: reading its buffered output failed (%zd)\n", d->pid,
 			       d->fd, ts->index, n);
-			free(buf);
-			return -EIO;
+			ret = -EIO;
+			break;
 		}
 		if (ts->packet)
 			memmove(buf + len, buf + len + 1, --n);
 		len += n;
 	}
-	if (!len)
-		return 0;
+	if (!len) {
+		free(buf);
+		return ret;
+	}
 	ts->has_output = true;
 	ts->output.len = len;
 	ts->output.data = xmalloc(len);
@@ -279,7 +277,9 @@ static int take_output(struct fd_dump *d, int m, TtyState *ts)
 	d->fs->taken = xrealloc(d->fs->taken, (d->fs->nr_taken + 1) * sizeof(*d->fs->taken));
 	d->fs->taken[d->fs->nr_taken++] = (struct tty_taken){ ts->index, fcntl(m, F_DUPFD_CLOEXEC, 0),
 							       buf, len };
-	return 0;
+	if (d->fs->taken[d->fs->nr_taken - 1].master < 0)
+		ret = log_errno(-errno, "pid %d: fd %d: pty %u: F_DUPFD", d->pid, d->fd, ts->index);
+	return ret;
 }
 
 static int save_pair_state(struct fd_dump *d, int m, TtyState *ts)
@@ -373,7 +373,7 @@ void ttys_dump_free(struct file_seen *fs)
 	fs->nr_taken = 0;
 }
 
-static int save_slave_state(struct fd_dump *d, int s, TtyState *ts)
+static int save_slave_state(struct fd_dump *d, int s, struct tty_seen *pair, TtyState *ts)
 {
 	int excl, inq = 0;
 
@@ -382,7 +382,8 @@ static int save_slave_state(struct fd_dump *d, int s, TtyState *ts)
 				 d->target);
 	ts->has_slave_excl = true;
 	ts->slave_excl = excl;
-	if (inq > 0 && d->first) {
+	if (inq > 0 && !pair->input_counted) {
+		pair->input_counted = true;
 		ts->has_input_dropped = true;
 		ts->input_dropped = inq;
 		pr_warn("pid %d: fd %d: %d bytes written on the master of %s and not yet read are "
@@ -405,14 +406,28 @@ static int real_tty(struct fd_dump *d, dev_t *rdev)
 	return 0;
 }
 
-static int same_devpts(struct fd_dump *d)
+/* The devpts instance on /dev/pts as pid sees it (in its mount namespace). */
+static int devpts_of(pid_t pid, dev_t *dev)
 {
+	char path[64];
 	struct stat st;
 
-	if (stat("/dev/pts", &st) < 0)
-		return log_errno(-errno, "can't stat /dev/pts");
-	if (st.st_dev != d->st.st_dev) {
-		pr_err("pid %d: fd %d: %s belongs to another devpts instance than /dev/pts; "
+	snprintf(path, sizeof(path), "/proc/%d/root/dev/pts", pid);
+	if (stat(path, &st) < 0)
+		return log_errno(-errno, "can't stat %s", path);
+	*dev = st.st_dev;
+	return 0;
+}
+
+static int same_devpts(struct fd_dump *d)
+{
+	dev_t dev;
+	int ret = devpts_of(d->pid, &dev);
+
+	if (ret < 0)
+		return ret;
+	if (dev != d->st.st_dev) {
+		pr_err("pid %d: fd %d: %s belongs to another devpts instance than its /dev/pts; "
 		       "not supported\n", d->pid, d->fd, d->target);
 		return -EOPNOTSUPP;
 	}
@@ -460,15 +475,19 @@ static int tty_dump(struct fd_dump *d, FdEntry *e)
 	if ((fd = grab_fd(d->pid, d->fd)) < 0)
 		return fd;
 	if (!master)
-		return save_slave_state(d, fd, ts);
+		return save_slave_state(d, fd, pair, ts);
 	if (pair->state_saved)
 		return 0;
 	pair->state_saved = true;
 	return save_pair_state(d, fd, ts);
 }
 
-/* Which pair of the tree pid's fd is an end of, or NULL. */
-static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *fd, dev_t devpts)
+/*
+ * Which pair of the tree pid's fd is an end of, or NULL. A master says only
+ * its index: it counts when pid sees the tree's devpts instance (ptmx_same).
+ */
+static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *fd, dev_t devpts,
+				   bool ptmx_same)
 {
 	_cleanup_free_ char *info = NULL;
 	char path[320];
@@ -480,12 +499,39 @@ static struct tty_seen *holds_pair(struct file_seen *fs, pid_t pid, const char *
 		return NULL;
 	if (is_pts(st.st_rdev) && st.st_dev == devpts)
 		return seen_pair(fs, pts_index(st.st_rdev));
-	if (!is_ptmx(st.st_rdev))
+	if (!is_ptmx(st.st_rdev) || !ptmx_same)
 		return NULL;
 	snprintf(path, sizeof(path), "fdinfo/%s", fd);
 	if (read_proc_file(pid, 0, path, &info) < 0 || !(v = fdinfo_field(info, "tty-index")))
 		return NULL;
 	return seen_pair(fs, strtoul(v, NULL, 10));
+}
+
+/* Does pid, outside the tree, hold an end of one of the tree's pairs? */
+static int check_outside_one(struct file_seen *fs, pid_t pid, dev_t pts)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *fe;
+	char path[64];
+	struct stat st;
+	/* A process that sees another devpts on /dev/pts has masters of another index space. */
+	bool same;
+
+	snprintf(path, sizeof(path), "/proc/%d/root/dev/pts", pid);
+	same = stat(path, &st) == 0 && st.st_dev == pts;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(d = opendir(path)))
+		return 0;	/* gone, or a kernel thread */
+	while ((fe = readdir(d))) {
+		struct tty_seen *p = fe->d_name[0] == '.' ? NULL : holds_pair(fs, pid, fe->d_name, pts, same);
+
+		if (p) {
+			pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose master "
+			       "the tree holds; not supported\n", pid, fe->d_name, p->index);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -496,38 +542,23 @@ int ttys_dump_check_outside(struct file_seen *fs)
 {
 	_cleanup_closedir_ DIR *proc = NULL;
 	struct dirent *de;
-	struct stat pts;
+	dev_t pts;
+	int ret;
 
 	if (!fs->nr_ttys)
 		return 0;
-	if (stat("/dev/pts", &pts) < 0)
-		return log_errno(-errno, "can't stat /dev/pts");
+	if ((ret = devpts_of(pstree_root(fs->tree)->pid, &pts)) < 0)
+		return ret;
 	proc = opendir("/proc");
 	if (!proc)
 		return log_errno(-errno, "can't list /proc");
-	while ((de = readdir(proc))) {
+	while ((de = readdir(proc)) && !ret) {
 		pid_t pid = atoi(de->d_name);
-		_cleanup_closedir_ DIR *d = NULL;
-		struct dirent *fe;
-		char path[64];
 
-		if (pid <= 0 || pid == getpid() || (fs->tree && pstree_find(fs->tree, pid)))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		if (!(d = opendir(path)))
-			continue;	/* gone, or a kernel thread */
-		while ((fe = readdir(d))) {
-			struct tty_seen *p = fe->d_name[0] == '.' ? NULL :
-					     holds_pair(fs, pid, fe->d_name, pts.st_dev);
-
-			if (p) {
-				pr_err("pid %d (outside the tree) holds fd %s of the pty /dev/pts/%u, whose "
-				       "master the tree holds; not supported\n", pid, fe->d_name, p->index);
-				return -EOPNOTSUPP;
-			}
-		}
+		if (pid > 0 && pid != getpid() && !pstree_find(fs->tree, pid))
+			ret = check_outside_one(fs, pid, pts);
 	}
-	return 0;
+	return ret;
 }
 
 /* The controlling terminal of the process, from /proc/PID/stat. */
@@ -654,18 +685,22 @@ static int collect_pairs(struct rst_ctx *rc)
 	return 0;
 }
 
+/* Descriptors held at once: the lower indices while a master is created, our ends. */
 int ttys_restore_fd_need(struct rst_ctx *rc)
 {
-	uint32_t top = 0;
+	uint64_t top = 0, ends = 0;
 
 	for (int i = 0; i < rc->tree.nr; i++) {
 		FdsEntry *fds = rc->tasks[i].fds;
 
-		for (size_t k = 0; fds && k < fds->n_fds; k++)
-			if (fds->fds[k]->tty)
-				top = max_t(uint32_t, top, fds->fds[k]->tty->index + 3);
+		for (size_t k = 0; fds && k < fds->n_fds; k++) {
+			if (!fds->fds[k]->tty)
+				continue;
+			top = max_t(uint64_t, top, fds->fds[k]->tty->index + 1ull);
+			ends += 2;
+		}
 	}
-	return min_t(uint32_t, top, 1 << 20);
+	return min_t(uint64_t, top + ends, 1 << 20);
 }
 
 /* A master with exactly this index: lower free ones are held until we get it. */
@@ -721,6 +756,24 @@ static int devpts_dir(struct rst_ctx *rc)
 	return rc->devpts_dirfd;
 }
 
+/* The master's own peer is the file we opened (same devpts instance, same index). */
+static bool is_peer(struct rst_tty *p, const struct stat *st)
+{
+	struct stat peer;
+	int fd;
+
+	if (p->checked)
+		return true;
+	fd = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("/dev/pts/%u: TIOCGPTPEER", p->index);
+		return false;
+	}
+	p->checked = fstat(fd, &peer) == 0 && peer.st_dev == st->st_dev && peer.st_rdev == st->st_rdev;
+	close(fd);
+	return p->checked;
+}
+
 /* The slave of pair p, checked to be it (and not another instance's). */
 static int open_slave(struct rst_ctx *rc, struct rst_tty *p, int flags)
 {
@@ -735,7 +788,7 @@ static int open_slave(struct rst_ctx *rc, struct rst_tty *p, int flags)
 	if (fd < 0)
 		return log_errno(-errno, "pid %d: can't open /dev/pts/%u", p->first_pid, p->index);
 	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || !is_pts(st.st_rdev) ||
-	    pts_index(st.st_rdev) != p->index) {
+	    pts_index(st.st_rdev) != p->index || !is_peer(p, &st)) {
 		close(fd);
 		pr_err("/dev/pts/%u is not the slave of the master just created (is the ptmx in use "
 		       "that of the devpts directory?)\n", p->index);

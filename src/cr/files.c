@@ -309,7 +309,7 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-static int list_fds(pid_t pid, int **out, int *nr)
+int list_fds(pid_t pid, int **out, int *nr)
 {
 	char path[64];
 	_cleanup_closedir_ DIR *d = NULL;
@@ -319,12 +319,17 @@ static int list_fds(pid_t pid, int **out, int *nr)
 	d = opendir(path);
 	if (!d)
 		return log_errno(-errno, "pid %d: can't list %s", pid, path);
+	int cap = 0;
+
 	*out = NULL;
 	*nr = 0;
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		*out = xrealloc(*out, (*nr + 1) * sizeof(int));
+		if (*nr == cap) {	/* doubling: thousands of descriptors are no rare sight */
+			cap = cap ? 2 * cap : 64;
+			*out = xrealloc(*out, cap * sizeof(int));
+		}
 		(*out)[(*nr)++] = atoi(de->d_name);
 	}
 	qsort(*out, *nr, sizeof(int), cmp_int);
@@ -402,11 +407,15 @@ static int path_open(struct rst_ctx *rc, const FdEntry *e)
 	struct stat st;
 	int fd;
 
-	if (e->has_ghost_id && ghost_fd(rc, e->ghost_id, &path) < 0)
-		return -ENOENT;
-	/* The copy is reached through a /proc magic link: O_NOFOLLOW would refuse it (ELOOP). */
-	if (e->has_ghost_id)
-		flags &= ~O_NOFOLLOW;
+	if (e->has_ghost_id) {
+		if (ghost_fd(rc, e->ghost_id, &path) < 0)
+			return -ENOENT;
+		/* Reopened through the restorer's /proc/self/fd link, which
+		 * O_NOFOLLOW refuses with ELOOP (mkstemp() in Python passes
+		 * it), and O_TMPFILE (with its O_DIRECTORY bit) with ENOTDIR.
+		 * Both act only at open: the description is the same. */
+		flags &= ~(O_NOFOLLOW | O_TMPFILE);
+	}
 	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(-errno, "fd %u: can't open '%s'", e->fd, e->path);
@@ -549,8 +558,8 @@ int restore_files_prepare(struct rst_ctx *rc)
 	int descs = 0;
 	for (int r = 0; r < n; r++)
 		descs += !r || refs[r - 1].id != refs[r].id;
-	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 +
-			ttys_restore_fd_need(rc));
+	ret = make_room(base + descs + 2 * rc->nr_pipes + rc->nr_ghosts + 16 + ttys_restore_fd_need(rc));
+	/* Every pty pair first, with its index. */
 	if (!ret)
 		ret = ttys_restore_prepare(rc);
 	if (ret < 0)

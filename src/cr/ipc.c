@@ -626,7 +626,8 @@ static int create_msg(MsgQueueEntry *q)
 			return -EBADMSG;
 		}
 		memcpy(buf, &m->mtype, sizeof(long));
-		memcpy(buf + sizeof(long), m->data.data, m->data.len);
+		if (m->data.len)	/* an empty message has no data pointer */
+			memcpy(buf + sizeof(long), m->data.data, m->data.len);
 		if (msgsnd(id, buf, m->data.len, IPC_NOWAIT) < 0)
 			return log_errno(-errno, "message queue %d: can't put back message %zu", id, i);
 	}
@@ -645,9 +646,12 @@ static int create_mq(MqueueEntry *m)
 	if (q == (mqd_t)-1)
 		return log_errno(-errno, "can't recreate POSIX message queue %s (%" PRId64 " x %" PRId64 " bytes)",
 				 qname, m->maxmsg, m->msgsize);
-	for (size_t i = 0; i < m->n_msgs && !ret; i++)
-		if (mq_send(q, (char *)m->msgs[i]->data.data, m->msgs[i]->data.len, m->msgs[i]->prio) < 0)
+	for (size_t i = 0; i < m->n_msgs && !ret; i++) {
+		const ProtobufCBinaryData *d = &m->msgs[i]->data;
+
+		if (mq_send(q, d->len ? (char *)d->data : "", d->len, m->msgs[i]->prio) < 0)
 			ret = log_errno(-errno, "POSIX message queue %s: can't put back message %zu", qname, i);
+	}
 	if (!ret && fchown(q, m->uid, m->gid) < 0)
 		ret = log_errno(-errno, "POSIX message queue %s: chown %u:%u", qname, m->uid, m->gid);
 	if (!ret && fchmod(q, m->mode & 07777) < 0)

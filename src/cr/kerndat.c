@@ -16,6 +16,10 @@
 #include <string.h>
 #include <time.h>
 #include <asm/prctl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -729,6 +733,58 @@ static int probe_tcp_repair(void)
 	return 1;
 }
 
+/* UNIX_DIAG lists a socketpair of ours with its peer, as the dumper needs. */
+static int probe_unix_diag(void)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = AF_UNIX, .udiag_states = ~0U, .udiag_show = UDIAG_SHOW_PEER },
+	};
+	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	_cleanup_close_ int a = -1, b = -1;
+	static char buf[1 << 15];
+	struct stat sa, sb;
+	int sv[2];
+
+	if (nl < 0)
+		return missing("socket(NETLINK_SOCK_DIAG): %m");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return failed("socketpair: %m");
+	a = sv[0];
+	b = sv[1];
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return failed("fstat: %m");
+	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
+		return missing("UNIX_DIAG request: %m");
+	for (;;) {
+		ssize_t n = recv(nl, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n <= 0)
+			return missing("UNIX_DIAG reply: %m");
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *at = (struct rtattr *)(m + 1);
+			int alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+
+			if (h->nlmsg_type == NLMSG_DONE)
+				return missing("UNIX_DIAG does not list a socketpair");
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return missing("UNIX_DIAG: error %d", ((struct nlmsgerr *)m)->error);
+			if (m->udiag_ino != sa.st_ino)
+				continue;
+			for (; RTA_OK(at, alen); at = RTA_NEXT(at, alen))
+				if (at->rta_type == UNIX_DIAG_PEER && *(uint32_t *)RTA_DATA(at) == sb.st_ino)
+					return 1;
+			return missing("UNIX_DIAG does not show the peer of a socketpair");
+		}
+	}
+}
+
 /* Blocking TCP connections while they are dumped: a dry run of the nftables batch. */
 static int probe_netlock(void)
 {
@@ -783,6 +839,7 @@ static const struct probe probes[] = {
 	  probe_soft_dirty },
 	{ "tcp_repair", "established TCP connections", false, probe_tcp_repair },
 	{ "memfd", "memfd files", false, probe_memfd },
+	{ "unix_diag", "unix sockets", false, probe_unix_diag },
 	{ "netlock_nft", "TCP connections cannot be blocked while dumped (dump refuses them)", false,
 	  probe_netlock },
 };

@@ -2,9 +2,12 @@
  * A mount namespace the tree owns. The supported shape is a job container's:
  * a copy of the host's mounts (same superblock, root and mount point as a
  * mount of crtool's namespace: taken as they are), plus tmpfs mounts of its
- * own (saved with their whole content and recreated) and proc instances
- * (mounted again by the tree's pidns init). Anything else fails the dump,
- * naming the mount point and the filesystem type.
+ * own (saved with their whole content and recreated), proc instances
+ * (mounted again by the tree's pidns init) and a devpts instance with its
+ * ptmx bound on /dev/ptmx (mounted again as a new instance; the terminals
+ * in the one on /dev/pts are the tty code's, which gets its directory and
+ * ptmx through rc->devpts_dirfd and rc->ptmx_path). Anything
+ * else fails the dump, naming the mount point and the filesystem type.
  *
  * Restore: crtool unshares a copy of its own namespace, makes it private,
  * unmounts what the dumped namespace did not have, and recreates the tmpfs
@@ -41,6 +44,7 @@ struct mnt_info {
 };
 
 struct rst_mnt {
+	char *ptmx;			/* the new devpts instance's ptmx, for fd-tty.c */
 	MntEntry **mnts;
 	int nr;
 	MntFileEntry **files;
@@ -183,11 +187,32 @@ static int classify(pid_t root, const struct mnt_info *m, const struct mnt_info 
 		return MNT_KIND__MNT_TMPFS;
 	if (!strcmp(m->root, "/") && !strcmp(m->fstype, "proc"))
 		return MNT_KIND__MNT_PROC;
-	/* TODO: an empty private devpts instance (newinstance), for the tty code. */
+	if ((!strcmp(m->root, "/") || !strcmp(m->root, "/ptmx")) && !strcmp(m->fstype, "devpts"))
+		return MNT_KIND__MNT_DEVPTS;
 	pr_err("pid %d: mount point %s (%s, source '%s', root %s) of the tree's mount namespace is "
-	       "neither crtool's nor a tmpfs or proc of its own; not supported\n",
+	       "neither crtool's nor a tmpfs, proc or devpts of its own; not supported\n",
 	       root, m->mp, m->fstype, m->source, m->root);
 	return -EOPNOTSUPP;
+}
+
+/*
+ * The terminals of a devpts instance of the tree's own are the tty code's
+ * (fd-tty.c, which recreates each pair with its index in the new instance);
+ * a bind of a ptmx must be of an instance mounted in the namespace.
+ */
+static int check_devpts(pid_t root, const struct mnt_info *t, int nt, int i)
+{
+	const struct mnt_info *m = &t[i];
+
+	if (!strcmp(m->root, "/ptmx")) {
+		for (int k = 0; k < nt; k++)
+			if (k != i && t[k].dev == m->dev && !strcmp(t[k].root, "/"))
+				return 0;
+		pr_err("pid %d: %s is the ptmx of a devpts instance not mounted in the tree's namespace; not supported\n",
+		       root, m->mp);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 static int classify_all(pid_t root, struct mnt_info **t, int *nt, int **kinds)
@@ -206,6 +231,9 @@ static int classify_all(pid_t root, struct mnt_info **t, int *nt, int **kinds)
 			ret = k;
 		(*kinds)[i] = k;
 	}
+	for (int i = 0; i < *nt && !ret; i++)
+		if ((*kinds)[i] == MNT_KIND__MNT_DEVPTS)
+			ret = check_devpts(root, *t, *nt, i);
 	free_mounts(h, nh);
 	return ret;
 }
@@ -501,7 +529,7 @@ static int check_entry(struct rst_ctx *rc, struct rst_mnt *rm, MntImgEntry *r)
 		goto bad;
 	if (r->mnt) {
 		if (r->mnt->mountpoint[0] != '/' || r->mnt->kind < MNT_KIND__MNT_HOST ||
-		    r->mnt->kind > MNT_KIND__MNT_PROC || rm->nr_files)
+		    r->mnt->kind > MNT_KIND__MNT_DEVPTS || rm->nr_files)
 			goto bad;
 		return 0;
 	}
@@ -562,6 +590,9 @@ void mnt_restore_release(struct rst_ctx *rc)
 		img_free_msg(&rm->files[i]->base);
 	free(rm->mnts);
 	free(rm->files);
+	if (rc->ptmx_path == rm->ptmx)
+		rc->ptmx_path = NULL;
+	free(rm->ptmx);
 	free(rm);
 	rc->ns.mnt = NULL;
 }
@@ -784,6 +815,51 @@ static int mount_tmpfs(struct rst_ctx *rc, const MntEntry *m)
 	return ret;
 }
 
+/* A new devpts instance (its own pty numbers), or a bind of its ptmx. */
+static int mount_devpts(struct rst_ctx *rc, const MntEntry *m)
+{
+	struct rst_mnt *rm = rc->ns.mnt;
+	uint32_t flags = m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+				     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
+	char src[PATH_MAX_LEN];
+
+	if (!strcmp(m->root, "/")) {
+		if (mount(m->source, m->mountpoint, "devpts", flags, m->data) < 0)
+			return log_errno(-errno, "can't mount devpts on %s (%s)", m->mountpoint, m->data);
+		/* The terminals are recreated in the instance on /dev/pts (fd-tty.c). */
+		if (rc->ns.devpts_fd < 0 && !strcmp(m->mountpoint, "/dev/pts")) {
+			rc->ns.devpts_fd = open(m->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rc->ns.devpts_fd < 0)
+				return log_errno(-errno, "can't open the new devpts %s", m->mountpoint);
+			rm->ptmx = xstrdup("/dev/pts/ptmx");
+			rc->devpts_dirfd = rc->ns.devpts_fd;
+			rc->own_devpts_dirfd = false;
+			rc->ptmx_path = rm->ptmx;
+		}
+		return 0;
+	}
+	for (int i = 0; i < rm->nr; i++) {
+		MntEntry *d = rm->mnts[i];
+
+		if (d == m)
+			break;
+		if (d->kind != MNT_KIND__MNT_DEVPTS || d->dev != m->dev || strcmp(d->root, "/"))
+			continue;
+		snprintf(src, sizeof(src), "%s/ptmx", strcmp(d->mountpoint, "/") ? d->mountpoint : "");
+		if (mount(src, m->mountpoint, NULL, MS_BIND, NULL) < 0)
+			return log_errno(-errno, "can't bind %s on %s", src, m->mountpoint);
+		/* Masters were opened as /dev/ptmx: their links must read that again. */
+		if (rm->ptmx && !strcmp(d->mountpoint, "/dev/pts") && !strcmp(m->mountpoint, "/dev/ptmx")) {
+			free(rm->ptmx);
+			rm->ptmx = xstrdup("/dev/ptmx");
+			rc->ptmx_path = rm->ptmx;
+		}
+		return 0;
+	}
+	pr_err("mnt.img: %s binds the ptmx of a devpts instance mounted after it, or not at all\n", m->mountpoint);
+	return -EBADMSG;
+}
+
 int mnt_restore_build(struct rst_ctx *rc)
 {
 	struct rst_mnt *rm = rc->ns.mnt;
@@ -792,9 +868,12 @@ int mnt_restore_build(struct rst_ctx *rc)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return log_errno(-errno, "can't make the tree's mount namespace private");
 	ret = trim_host_mounts(rm);
-	for (int i = 0; i < rm->nr && !ret; i++)
+	for (int i = 0; i < rm->nr && !ret; i++) {
 		if (rm->mnts[i]->kind == MNT_KIND__MNT_TMPFS)
 			ret = mount_tmpfs(rc, rm->mnts[i]);
+		else if (rm->mnts[i]->kind == MNT_KIND__MNT_DEVPTS)
+			ret = mount_devpts(rc, rm->mnts[i]);
+	}
 	return ret;
 }
 

@@ -110,7 +110,7 @@ static void drop_table_if_empty(void)
 		return;
 	nft_ctx_buffer_output(ctx);
 	nft_ctx_buffer_error(ctx);
-	if (nft_run_cmd_from_buffer(ctx, "list set " NL_TABLE " conn4\nlist set " NL_TABLE " conn6\n")) {
+	if (nft_run_cmd_from_buffer(ctx, "list table " NL_TABLE "\n")) {
 		nft_ctx_free(ctx);
 		return;
 	}

@@ -16,6 +16,7 @@
 #include "cr.h"
 #include "image.h"
 #include "log.h"
+#include "netns.h"
 #include "ns.h"
 #include "util.h"
 
@@ -27,7 +28,7 @@ static const struct ns_kind {
 	{ "ipc", CLONE_NEWIPC, NULL },
 	{ "uts", CLONE_NEWUTS, NULL },
 	{ "mnt", CLONE_NEWNS, NULL },
-	{ "net", 0, "network namespaces are not supported yet" },
+	{ "net", CLONE_NEWNET, NULL },
 	{ "user", 0, "user namespaces are not supported" },
 	{ "cgroup", 0, "cgroup namespaces are not supported" },
 	{ "time", 0, "time namespaces are not supported" },
@@ -39,6 +40,16 @@ static const char *const ipc_sysctls[] = {
 	"kernel/msgmax", "kernel/msgmnb", "kernel/msgmni", "kernel/sem",
 	"fs/mqueue/queues_max", "fs/mqueue/msg_max", "fs/mqueue/msgsize_max",
 	"fs/mqueue/msg_default", "fs/mqueue/msgsize_default",
+};
+
+/* Namespaces crtool enters while it restores, and leaves again (not mnt: mnt.c). */
+static const struct {
+	const char *name, *path;
+	int flag;
+} own_kinds[3] = {
+	{ "net", "/proc/self/ns/net", CLONE_NEWNET },
+	{ "uts", "/proc/self/ns/uts", CLONE_NEWUTS },
+	{ "ipc", "/proc/self/ns/ipc", CLONE_NEWIPC },
 };
 
 static pid_t mnt_root;		/* dump: the tree has its own mount namespace */
@@ -108,8 +119,9 @@ int ns_check_tree(struct pstree *t)
 		ret = mnt_dump_check(mnt_root, 0);
 	}
 	if (!ret && t->owned_ns)
-		pr_info("the tree owns namespaces:%s%s%s\n", t->owned_ns & CLONE_NEWIPC ? " ipc" : "",
-			t->owned_ns & CLONE_NEWUTS ? " uts" : "", t->owned_ns & CLONE_NEWNS ? " mnt" : "");
+		pr_info("the tree owns namespaces:%s%s%s%s\n", t->owned_ns & CLONE_NEWIPC ? " ipc" : "",
+			t->owned_ns & CLONE_NEWUTS ? " uts" : "", t->owned_ns & CLONE_NEWNS ? " mnt" : "",
+			t->owned_ns & CLONE_NEWNET ? " net" : "");
 	return ret;
 }
 
@@ -225,12 +237,16 @@ int ns_dump(struct pstree *t, int dirfd, const char *dir, uint64_t max_tmpfs)
 	e.ipc = t->owned_ns & CLONE_NEWIPC;
 	e.uts = t->owned_ns & CLONE_NEWUTS;
 	e.mnt = t->owned_ns & CLONE_NEWNS;
+	e.has_net = true;
+	e.net = t->owned_ns & CLONE_NEWNET;
 	if (e.uts)
 		ret = dump_uts(root, &e);
 	if (!ret && e.ipc)
 		ret = dump_ipc(root, dirfd, dir, &e);
 	if (!ret && e.mnt)
 		ret = mnt_dump(root, dirfd, dir, max_tmpfs);
+	if (!ret && e.net)
+		ret = netns_dump(root, dirfd, dir);
 	if (!ret)
 		ret = img_write_one(dirfd, dir, IMG_NS, 0, &e.base);
 	free(e.hostname);
@@ -251,7 +267,8 @@ int ns_restore_load(struct rst_ctx *rc)
 	struct rst_ns *n = &rc->ns;
 	int ret;
 
-	n->own_mnt_fd = n->tree_mnt_fd = -1;
+	n->own_mnt_fd = n->tree_mnt_fd = n->devpts_fd = -1;
+	n->own_fd[0] = n->own_fd[1] = n->own_fd[2] = -1;
 	if (faccessat(rc->dirfd, "ns.img", F_OK, 0) < 0 && errno == ENOENT)
 		return 0;	/* an older dump: no namespace of its own */
 	ret = img_read_one(rc->dirfd, rc->dir, IMG_NS, 0, &ns_entry__descriptor,
@@ -263,7 +280,7 @@ int ns_restore_load(struct rst_ctx *rc)
 		return -EBADMSG;
 	}
 	rc->tree.owned_ns = (n->ns->ipc ? CLONE_NEWIPC : 0) | (n->ns->uts ? CLONE_NEWUTS : 0) |
-			    (n->ns->mnt ? CLONE_NEWNS : 0);
+			    (n->ns->mnt ? CLONE_NEWNS : 0) | (n->ns->net ? CLONE_NEWNET : 0);
 	if (n->ns->ipc && (ret = ipc_restore_load(rc)) < 0)
 		return ret;
 	if (n->ns->mnt && (ret = mnt_restore_load(rc)) < 0)
@@ -320,9 +337,24 @@ int ns_restore_enter(struct rst_ctx *rc)
 		if (n->own_mnt_fd < 0)
 			return log_errno(-errno, "can't open /proc/self/ns/mnt");
 	}
+	/* Kept to come back: crtool may be a library in a long-lived launcher. */
+	for (int k = 0; k < 3; k++) {
+		if (!(flags & own_kinds[k].flag))
+			continue;
+		n->own_fd[k] = open(own_kinds[k].path, O_RDONLY | O_CLOEXEC);
+		if (n->own_fd[k] < 0)
+			return log_errno(-errno, "can't open %s", own_kinds[k].path);
+	}
 	if (unshare(flags) < 0)
 		return log_errno(-errno, "can't create the tree's namespaces (unshare %#x)", flags);
-	if (flags & CLONE_NEWUTS)
+	if (flags & CLONE_NEWNET) {
+		_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+		if (self < 0)
+			return log_errno(-errno, "can't open the tree's new network namespace");
+		ret = netns_restore(rc->dirfd, rc->dir, self);
+	}
+	if (!ret && (flags & CLONE_NEWUTS))
 		ret = restore_uts(n->ns);
 	if (!ret && (flags & CLONE_NEWIPC))
 		ret = restore_ipc_sysctls(n->ns);
@@ -336,9 +368,13 @@ int ns_restore_enter(struct rst_ctx *rc)
 int ns_restore_leave(struct rst_ctx *rc)
 {
 	struct rst_ns *n = &rc->ns;
+	int ret = 0;
 
-	if (n->own_mnt_fd < 0)
-		return 0;
+	/* Not ipc yet: removed segments are removed once the tree is back (after_mm). */
+	for (int k = 0; k < 2 && !ret; k++)
+		ret = ns_return(&n->own_fd[k], own_kinds[k].name, own_kinds[k].flag);
+	if (ret || n->own_mnt_fd < 0)
+		return ret;
 	n->tree_mnt_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (n->tree_mnt_fd < 0)
 		return log_errno(-errno, "can't open the tree's mount namespace");
@@ -349,8 +385,12 @@ int ns_restore_after_mm(struct rst_ctx *rc)
 {
 	int ret = 0;
 
-	if (rc->tree.owned_ns & CLONE_NEWIPC)
+	if (rc->tree.owned_ns & CLONE_NEWIPC) {
 		ret = ipc_restore_finish(rc);
+		int r = ns_return(&rc->ns.own_fd[2], own_kinds[2].name, own_kinds[2].flag);
+		if (!ret)
+			ret = r;
+	}
 	if (!ret && (rc->tree.owned_ns & CLONE_NEWNS))
 		ret = mnt_restore_proc(rc);
 	return ret;
@@ -366,7 +406,15 @@ void ns_restore_release(struct rst_ctx *rc)
 	n->ns = NULL;
 	if (n->own_mnt_fd >= 0)
 		close(n->own_mnt_fd);
+	for (int k = 0; k < 3; k++) {
+		/* A failed restore still leaves crtool where it was. */
+		ns_return(&n->own_fd[k], own_kinds[k].name, own_kinds[k].flag);
+	}
 	if (n->tree_mnt_fd >= 0)
 		close(n->tree_mnt_fd);
-	n->own_mnt_fd = n->tree_mnt_fd = -1;
+	if (n->devpts_fd >= 0)
+		close(n->devpts_fd);
+	if (rc->devpts_dirfd == n->devpts_fd)
+		rc->devpts_dirfd = -1;
+	n->own_mnt_fd = n->tree_mnt_fd = n->devpts_fd = -1;
 }

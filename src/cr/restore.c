@@ -579,12 +579,22 @@ static int release_restored(struct rst_ctx *rc)
 
 		if (it->stopped)
 			kill(it->pid, SIGSTOP);
-		for (int k = 0; k < it->nr_threads; k++) {
+		/*
+		 * Secondary threads first. A process released already may end
+		 * others, or its own threads, right away (exit_group): that is
+		 * its own doing, not a failure; the death of a task we still
+		 * trace is collected.
+		 */
+		for (int k = it->nr_threads - 1; k >= 0; k--) {
 			if (!it->seized[k])
 				continue;
-			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) < 0)
-				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
 			it->seized[k] = false;
+			if (ptrace(PTRACE_DETACH, it->threads[k], NULL, NULL) == 0)
+				continue;
+			if (errno != ESRCH)
+				return log_errno(-errno, "tid %d: can't detach", it->threads[k]);
+			pr_debug("tid %d: exited as soon as its process was released\n", it->threads[k]);
+			waitpid(it->threads[k], NULL, __WALL | WNOHANG);
 		}
 	}
 	return 0;
@@ -665,7 +675,9 @@ static int wait_root(pid_t root)
 
 int cr_restore(const struct restore_opts *o)
 {
-	struct rst_ctx rc = { .dirfd = -1, .opts = o, .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1 },
+	struct rst_ctx rc = { .dirfd = -1, .opts = o,
+			      .ns = { .own_mnt_fd = -1, .tree_mnt_fd = -1, .devpts_fd = -1,
+				      .own_fd = { -1, -1, -1 } },
 			      .devpts_dirfd = -1 };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	pid_t root = 0;

@@ -407,17 +407,50 @@ void seize_release(struct pstree *t, enum release_mode mode)
 	if (mode != RELEASE_KILL)
 		return;
 	/*
-	 * Collect the tracee deaths so the tree is gone when we return; children
-	 * first, since a dying PID-namespace init waits for them to be reaped.
+	 * Collect the tracee deaths so the tree is gone when we return. Polled,
+	 * every thread at once: the last live thread of a dying PID-namespace
+	 * init waits for every other task of its namespace to be reaped, its
+	 * own traced zombie threads included, so waiting on any one thread
+	 * first could wait forever.
 	 */
-	for (int i = t->nr - 1; i >= 0; i--) {
-		struct pstree_item *it = t->items[i];
-		/* Secondary threads first: the leader is reported only after them. */
-		for (int k = it->nr_threads - 1; k >= 0; k--) {
+	int nr = 0, left;
+	for (int i = 0; i < t->nr; i++)
+		nr += t->items[i]->nr_threads;
+	_cleanup_free_ pid_t *tids = xmalloc((nr + 1) * sizeof(*tids));
+	nr = 0;
+	for (int i = t->nr - 1; i >= 0; i--)
+		for (int k = t->items[i]->nr_threads - 1; k >= 0; k--)
+			tids[nr++] = t->items[i]->threads[k];
+	left = nr;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	while (left > 0) {
+		bool progress = false;
+
+		for (int k = 0; k < nr; k++) {
 			int st;
-			while (waitpid(it->threads[k], &st, __WALL) > 0 && !WIFEXITED(st) &&
-			       !WIFSIGNALED(st))
-				;
+			pid_t p;
+
+			if (!tids[k])
+				continue;
+			p = waitpid(tids[k], &st, __WALL | WNOHANG);
+			if ((p == tids[k] && (WIFEXITED(st) || WIFSIGNALED(st))) ||
+			    (p < 0 && errno == ECHILD)) {
+				tids[k] = 0;
+				left--;
+				progress = true;
+			} else if (p < 0 && errno != EINTR) {
+				pr_perror("tid %d: waitpid after SIGKILL", tids[k]);
+				tids[k] = 0;
+				left--;
+			}
 		}
+		if (progress)
+			continue;
+		if (now_ns(CLOCK_MONOTONIC) - t0 > SEIZE_WAIT_MS * 1000000ULL) {
+			pr_err("%d killed thread(s) of the tree did not exit within %d s\n", left,
+			       SEIZE_WAIT_MS / 1000);
+			break;
+		}
+		usleep(1000);
 	}
 }

@@ -42,6 +42,7 @@
 #include "files.h"
 #include "image.h"
 #include "log.h"
+#include "pstree.h"
 #include "sk-inet.h"
 #include "util.h"
 
@@ -198,7 +199,7 @@ static int diag_parse(struct sk_seen *ss, const struct nlmsghdr *h)
 }
 
 /* Every TCP socket of this network namespace, of one family. */
-static int diag_dump_tcp(struct sk_seen *ss, int family)
+static int diag_dump_tcp(struct sk_seen *ss, int family, pid_t pid)
 {
 	struct {
 		struct nlmsghdr h;
@@ -208,11 +209,12 @@ static int diag_dump_tcp(struct sk_seen *ss, int family)
 		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0U },
 	};
-	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	/* In the tree's network namespace, which may be its own. */
+	_cleanup_close_ int nl = sock_diag_socket(pid);
 	static char buf[65536] __attribute__((aligned(8)));
 
 	if (nl < 0)
-		return log_errno(-errno, "can't open a NETLINK_SOCK_DIAG socket");
+		return nl;
 	if (send(nl, &req, sizeof(req), 0) < 0)
 		return log_errno(-errno, "INET_DIAG request (family %d)", family);
 	for (;;) {
@@ -280,8 +282,8 @@ static int inet_collect(struct sk_seen *ss, struct sk_info *s, const char *link)
 	    (ret = get_int(s->sk, SOL_SOCKET, SO_PROTOCOL, &proto, who, "SO_PROTOCOL")) < 0)
 		return ret;
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP))) {
-		pr_err("%s: %s socket type %d protocol %d is not supported (TCP and UDP are)\n", who,
-		       s->family == AF_INET6 ? "IPv6" : "IPv4", type, proto);
+		pr_err("%s: %s %s socket of protocol %d is not supported (TCP and UDP are)\n", who,
+		       type == SOCK_RAW ? "a raw" : "an", s->family == AF_INET6 ? "IPv6" : "IPv4", proto);
 		return -EOPNOTSUPP;
 	}
 	ie = s->ie = xmalloc(sizeof(*ie));
@@ -603,10 +605,11 @@ static int tcp_read_stream(struct sk_seen *ss, struct sk_info *s)
 int sk_dump_prepare(struct file_seen *fs)
 {
 	struct sk_seen *ss = fs->sk = xzalloc(sizeof(*ss));
-	int ret = diag_dump_tcp(ss, AF_INET);
+	pid_t root = pstree_root(fs->tree)->pid;
+	int ret = diag_dump_tcp(ss, AF_INET, root);
 
 	if (!ret)
-		ret = diag_dump_tcp(ss, AF_INET6);
+		ret = diag_dump_tcp(ss, AF_INET6, root);
 	for (int i = 0; i < fs->tree->nr && !ret; i++)
 		if (!fs->tree->items[i]->zombie)
 			ret = sk_collect_task(ss, fs->tree->items[i]->pid);
@@ -898,6 +901,14 @@ static int tcp_repair_window(int sk, const TcpStreamEntry *ts, const char *who)
 	return 0;
 }
 
+static void repair_mss_hint(int sk, uint32_t mss, const char *who)
+{
+	int v = mss;
+
+	if ((v == 0 || v >= 88) && setsockopt(sk, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)) < 0)
+		pr_debug("%s: TCP_MAXSEG %d: %s (segments may start small)\n", who, v, strerror(errno));
+}
+
 /* A connected socket rebuilt in repair mode; it leaves repair mode in sk_restore_finish(). */
 static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *ts, const char *who)
 {
@@ -915,8 +926,17 @@ static int tcp_repair_open(int sk, const InetSkEntry *ie, const TcpStreamEntry *
 		ret = log_errno(-errno, "%s: TCP_QUEUE_SEQ %u (receive)", who, ts->recv_seq);
 	if (!ret)
 		ret = sk_bind(sk, ie, who);
+	/*
+	 * connect() sizes segments from the MSS it knows then, and the repair
+	 * options do not size them again: give it the real one (TCP_MAXSEG takes
+	 * at most 32767: loopback's 65495 becomes that), then forget it.
+	 */
+	if (!ret)
+		repair_mss_hint(sk, min_t(uint32_t, ts->mss, 32767), who);
 	if (!ret)
 		ret = sk_connect(sk, ie, who);
+	if (!ret)
+		repair_mss_hint(sk, 0, who);
 	if (!ret)
 		ret = tcp_repair_options(sk, ts, who);
 	if (!ret)

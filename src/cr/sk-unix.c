@@ -121,7 +121,7 @@ static void *socket_in_ns(void *p)
 }
 
 /* A sock_diag socket in pid's network namespace (a thread enters it if it is not ours). */
-static int diag_socket(pid_t pid)
+int sock_diag_socket(pid_t pid)
 {
 	char path[64];
 	struct stat theirs, ours;
@@ -220,7 +220,7 @@ static int load_table(struct unix_table *t, pid_t pid)
 		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER |
 				     UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN },
 	};
-	_cleanup_close_ int fd = diag_socket(pid);
+	_cleanup_close_ int fd = sock_diag_socket(pid);
 	_cleanup_free_ char *buf = xmalloc(1 << 16);
 
 	if (fd < 0)
@@ -573,7 +573,16 @@ static int link_listener(struct file_seen *fs, struct unix_sk *sk)
 		struct unix_sk *c = find_sk(fs->unixsk, sk->icons[k]);
 		UnixSkEntry *e = sk->e;
 
-		if (c && c->pid) {
+		if (!sk->icons[k]) {
+			/* The client closed: the connection keeps what it sent. */
+			UnixSkOrphan *o = xmalloc(sizeof(*o));
+
+			unix_sk_orphan__init(o);
+			e->orphans = xrealloc(e->orphans, (e->n_orphans + 1) * sizeof(*e->orphans));
+			e->orphans[e->n_orphans++] = o;
+			e->icons = xrealloc(e->icons, (e->n_icons + 1) * sizeof(*e->icons));
+			e->icons[e->n_icons++] = 0;
+		} else if (c && c->pid) {
 			e->icons = xrealloc(e->icons, (e->n_icons + 1) * sizeof(*e->icons));
 			e->icons[e->n_icons++] = c->ino;
 			c->e->has_listener = true;
@@ -666,16 +675,18 @@ static int read_waiting(struct file_seen *fs, struct unix_sk *l)
 	bool need = false;
 	char who[NAME_BUF + 96];
 
+	size_t orphan = 0;
+
 	for (uint32_t k = 0; k < l->nr_icons; k++) {
 		struct unix_sk *c = find_sk(fs->unixsk, l->icons[k]);
-		need |= c && c->pid && c->wqlen;
+		need |= !l->icons[k] || (c && c->pid && c->wqlen);
 	}
 	if (!need)
 		return 0;
 	if (fs->opts && fs->opts->after != DUMP_KILL) {
-		pr_err("pid %d: fd %d: listener %s: a connection waiting to be accepted holds data, which "
-		       "only a dump that kills the tree can read; not supported with this dump mode\n",
-		       l->pid, l->fd, SKNAME(l));
+		pr_err("pid %d: fd %d: listener %s: a connection waiting to be accepted holds data (or "
+		       "its client closed), which only a dump that kills the tree can read; not supported "
+		       "with this dump mode\n", l->pid, l->fd, SKNAME(l));
 		return -EOPNOTSUPP;
 	}
 	lfd = sock_copy(l->pid, l->fd);
@@ -689,6 +700,15 @@ static int read_waiting(struct file_seen *fs, struct unix_sk *l)
 		if (a < 0)
 			return log_errno(-errno, "pid %d: fd %d: listener %s: accept a waiting connection",
 					 l->pid, l->fd, SKNAME(l));
+		if (!l->icons[k] && orphan < l->e->n_orphans) {
+			UnixSkOrphan *o = l->e->orphans[orphan++];
+
+			snprintf(who, sizeof(who), "listener %s: connection of a closed client", SKNAME(l));
+			ret = read_queue(a, l->type, true, &o->queue, &o->n_queue, who);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		if (!c || !c->pid || !c->wqlen)
 			continue;
 		snprintf(who, sizeof(who), "listener %s: connection of pid %d fd %d", SKNAME(l), c->pid,
@@ -1023,6 +1043,24 @@ static int connect_to(int fd, const ProtobufCBinaryData *name, const char *dir)
 	return r < 0 ? log_errno(r, "can't connect to %s", PBNAME(*name)) : 0;
 }
 
+static int send_msg(int fd, const UnixSkMsg *m, const struct sockaddr_un *to, socklen_t tolen,
+		    const UnixSkEntry *e);
+
+/* A waiting connection whose client closed: a stand-in client sends what it had, and closes. */
+static int connect_orphan(const UnixSkEntry *l, const UnixSkOrphan *o)
+{
+	_cleanup_close_ int c = socket(AF_UNIX, l->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (c < 0)
+		return log_errno(-errno, "socket(AF_UNIX)");
+	if (connect_to(c, &l->name, l->bind_dir) < 0)
+		return -ECONNREFUSED;
+	for (size_t i = 0; i < o->n_queue; i++)
+		if (send_msg(c, o->queue[i], NULL, 0, l) < 0)
+			return -EIO;
+	return 0;
+}
+
 /* Stream connections: accepted pairs first, then the clients still waiting, in order. */
 static int make_connections(struct rst_ctx *rc)
 {
@@ -1065,10 +1103,16 @@ static int make_connections(struct rst_ctx *rc)
 	}
 	for (int i = 0; i < rc->nr_unixsk; i++) {
 		UnixSkEntry *l = rc->unixsk[i].e;
+		size_t orphan = 0;
 
 		for (size_t k = 0; l->state == ST_LISTEN && k < l->n_icons; k++) {
 			struct rst_unix *c = rfind(rc, l->icons[k]);
 
+			if (!l->icons[k]) {
+				if (orphan >= l->n_orphans || connect_orphan(l, l->orphans[orphan++]) < 0)
+					return -EINVAL;
+				continue;
+			}
 			if (!c) {
 				pr_err("unixsk.img: listener %s waits for socket [%" PRIu64 "], which is not "
 				       "in the image\n", PBNAME(l->name), l->icons[k]);
@@ -1085,7 +1129,16 @@ static int send_msg(int fd, const UnixSkMsg *m, const struct sockaddr_un *to, so
 		    const UnixSkEntry *e)
 {
 	const uint8_t *data = m->data.len ? m->data.data : (const uint8_t *)"";
+	int room = INT_MAX / 2;
 	size_t off = 0;
+
+	/*
+	 * The sender's buffer is put back afterwards: the dumped queue may have
+	 * gone over it (the last skb may), and ours are cut differently.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof(room)) < 0)
+		return log_errno(-errno, "unix socket %s [%" PRIu64 "]: SO_SNDBUFFORCE for the refill",
+				 PBNAME(e->name), e->ino);
 
 	do {
 		ssize_t n = sendto(fd, data + off, m->data.len - off, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -1195,8 +1248,10 @@ static int finish_socket(struct rst_unix *u)
 	int v[4] = { o->passcred, o->passsec, o->peek_off, o->rcvlowat };
 	struct timeval snd = { o->sndtimeo_us / 1000000, o->sndtimeo_us % 1000000 };
 	struct timeval rcv = { o->rcvtimeo_us / 1000000, o->rcvtimeo_us % 1000000 };
-	int r = 0;
+	int r = set_bufs(u);
 
+	if (r < 0)
+		return r;
 	if (e->shutdown & (RCV_SHUTDOWN | SEND_SHUTDOWN)) {
 		int how = e->shutdown == (RCV_SHUTDOWN | SEND_SHUTDOWN) ? SHUT_RDWR :
 			  e->shutdown & RCV_SHUTDOWN ? SHUT_RD : SHUT_WR;

@@ -65,6 +65,10 @@ int external_check(struct file_seen *fs);
  /* sk-unix.c: the namespace's unix sockets, listed on first use */
 bool unix_sk_known(struct file_seen *fs, pid_t pid, uint64_t ino);
 int unix_dump_finish(struct file_seen *fs, int dirfd, const char *dir);
+/* The descriptor numbers of pid, sorted (files.c). */
+int list_fds(pid_t pid, int **out, int *nr);
+/* A NETLINK_SOCK_DIAG socket in pid's network namespace. */
+int sock_diag_socket(pid_t pid);
 void unix_dump_free(struct file_seen *fs);
 int unix_restore_prepare(struct rst_ctx *rc);
 void unix_restore_release(struct rst_ctx *rc);

@@ -22,7 +22,9 @@ struct rst_mnt;
 struct rst_ns {
 	NsEntry *ns;			/* NULL: the tree owns none */
 	int own_mnt_fd;			/* crtool's own mount namespace, -1 */
+	int own_fd[3];			/* crtool's own net, uts, ipc namespaces while it is in the tree's, -1 */
 	int tree_mnt_fd;		/* the tree's, once built */
+	int devpts_fd;			/* O_PATH of the tree's private devpts instance (for the tty code), -1 */
 	struct rst_ipc *ipc;
 	struct rst_mnt *mnt;
 };

@@ -5,8 +5,12 @@
  * (directories, data with a hole, a symlink, a hard link, a fifo, modes,
  * owners, times), keeps a descriptor on one file, maps another MAP_SHARED
  * in two processes, and maps a deleted file there MAP_SHARED in both.
- * After restore the tmpfs mounts are there with their options and exactly
- * that content, the mappings still share, and /proc is the namespace's own.
+ * It also mounts a devpts instance of its own on /dev/pts with its ptmx
+ * bound on /dev/ptmx, holds a terminal there (master in the root, slave in
+ * the child), and unmounts one of the host's mounts from its copy. After restore
+ * the list of mounts is the same (types, sources, options), the tmpfs
+ * mounts have exactly that content, the mappings still share, and /proc is
+ * the namespace's own.
  */
 #include "crtest.h"
 
@@ -30,7 +34,7 @@
 static const struct timespec old_times[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
 static unsigned char *ghost_map, *file_map;
 static uint64_t file_hash, ghost_hash;	/* of each mapping but its first word */
-static int small_fd;
+static int small_fd, ptm = -1, pts = -1;
 
 static void die_errno(const char *what)
 {
@@ -87,6 +91,14 @@ static void setup(void)
 	    mount("subfs", "/dev/shm/sub", "tmpfs", MS_NOEXEC, "size=1024k,mode=0711") < 0)
 		die_errno("mount tmpfs on /dev/shm/sub");
 	write_file("/dev/shm/sub/inner", "inner\n", 6, 0600);
+	/* A job container's own terminals: an empty devpts instance and its ptmx. */
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0 ||
+	    mount("/dev/pts/ptmx", "/dev/ptmx", NULL, MS_BIND, NULL) < 0)
+		die_errno("mount devpts on /dev/pts");
+	/* A terminal of that instance: the root holds the master, the child the slave. */
+	ptm = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (ptm < 0 || unlockpt(ptm) < 0)
+		die_errno("open /dev/ptmx");
 	file_map = map_file("/dev/shm/mapped", false);
 	ghost_map = map_file("/dev/shm/ghost", true);
 	cr_fill(file_map, MAP_LEN, 5);
@@ -186,11 +198,88 @@ static void check_mounts(void)
 		 "/dev/shm is not the 64 MiB tmpfs (type %#lx, %ld blocks)", (long)sf.f_type, (long)sf.f_blocks);
 	CR_CHECK(statfs("/dev/shm/sub", &sf) == 0 && sf.f_type == TMPFS_MAGIC && sf.f_blocks * sf.f_bsize == 1024 * 1024L &&
 		 (sf.f_flags & ST_NOEXEC), "/dev/shm/sub is not the 1 MiB noexec tmpfs");
+	/* Our own devpts: ours is pts 0, the next one opened is number 1, and appears there. */
+	{
+		int m2 = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		char name[64] = "";
+		struct stat st;
+
+		CR_CHECK(ptsname_r(ptm, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/0"),
+			 "the kept master is '%s', not /dev/pts/0", name);
+		CR_CHECK(m2 >= 0 && ptsname_r(m2, name, sizeof(name)) == 0 && !strcmp(name, "/dev/pts/1") &&
+			 stat(name, &st) == 0 && S_ISCHR(st.st_mode),
+			 "/dev/ptmx did not give /dev/pts/1 of a devpts of our own ('%s': %s)", name,
+			 strerror(errno));
+		if (m2 >= 0)
+			close(m2);
+	}
 	/* Our own proc: pid 1 is us. */
 	n = readlink("/proc/self", self, sizeof(self) - 1);
 	self[n > 0 ? n : 0] = '\0';
 	CR_CHECK(atoi(self) == getpid(), "/proc/self is '%s', we are %d: /proc is not the namespace's",
 		 self, (int)getpid());
+}
+
+/*
+ * Our mounts as a sorted list of "root mountpoint options - type source
+ * super-options" (ids and device numbers change with a restore).
+ */
+static char mounts_at_ready[32768];
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void mount_list(char *out, size_t len)
+{
+	static char text[32768], norm[32768];
+	static char *lines[512];
+	char *save = NULL, *line;
+	size_t used = 0, n = 0;
+
+	cr_read_file("/proc/self/mountinfo", text, sizeof(text));
+	for (line = strtok_r(text, "\n", &save); line && n < CR_ARRAY_SIZE(lines);
+	     line = strtok_r(NULL, "\n", &save)) {
+		char root[1024], mp[1024], opts[256], *dash = strstr(line, " - ");
+		int k;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s %255s", root, mp, opts) != 3)
+			cr_die("bad mountinfo line '%s'", line);
+		k = snprintf(norm + used, sizeof(norm) - used, "%s %s %s%s", root, mp, opts, dash);
+		if (k < 0 || (size_t)k >= sizeof(norm) - used)
+			cr_die("too many mounts");
+		lines[n++] = norm + used;
+		used += k + 1;
+	}
+	qsort(lines, n, sizeof(*lines), cmp_lines);
+	out[0] = '\0';
+	for (size_t i = 0, o = 0; i < n; i++) {
+		int k = snprintf(out + o, len - o, "%s\n", lines[i]);
+
+		if (k < 0 || (size_t)k >= len - o)
+			cr_die("mount list too long");
+		o += k;
+	}
+}
+
+/* Drop one mount of the host's copy: restore must unmount it from its copy too. */
+static void drop_a_host_mount(void)
+{
+	static char text[32768];
+	char mp[1024] = "", *save = NULL;
+
+	cr_read_file("/proc/self/mountinfo", text, sizeof(text));
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char m[1024];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", m) == 1 && strcmp(m, "/") &&
+		    strncmp(m, "/proc", 5) && strncmp(m, "/dev", 4) && strncmp(m, "/tmp", 4))
+			snprintf(mp, sizeof(mp), "%s", m);
+	}
+	if (mp[0] && umount2(mp, MNT_DETACH) < 0)
+		cr_die("umount %s: %s", mp, strerror(errno));
+	cr_log("unmounted %s", mp[0] ? mp : "(nothing)");
 }
 
 static void check_maps(const char *who)
@@ -208,24 +297,47 @@ int main(int argc, char **argv)
 	cr_init(argc, argv);
 	if (getpid() != 1)
 		cr_die("not the init of a PID namespace (run with flags=pidns unshare=mount-proc)");
+	drop_a_host_mount();
 	setup();
 	kid = cr_spawn("child");
 	if (kid == 0) {
+		pts = open("/dev/pts/0", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (pts < 0)
+			die_errno("open /dev/pts/0");
 		cr_child_ready();
 		cr_wait_term();
 		check_maps("child");
 		/* The root wrote these after its restore, before our SIGTERM. */
 		CR_CHECK(file_map[1] == 0xa1 && ghost_map[1] == 0xa2,
 			 "child: the root's writes are not shared (%#x %#x)", file_map[1], ghost_map[1]);
+		CR_CHECK(write(pts, "ping", 4) == 4, "child: write on /dev/pts/0: %s", strerror(errno));
 		cr_child_exit();
 	}
+	mount_list(mounts_at_ready, sizeof(mounts_at_ready));
 	cr_ready();
 	cr_wait_term();
+	{
+		static char now[sizeof(mounts_at_ready)];
+
+		mount_list(now, sizeof(now));
+		if (strcmp(now, mounts_at_ready)) {
+			cr_log("mounts at readiness:\n%s", mounts_at_ready);
+			cr_log("mounts now:\n%s", now);
+			cr_fail("the mounts differ from those at readiness (see the log)");
+		}
+	}
 	check_content();
 	check_mounts();
 	check_maps("root");
 	file_map[1] = 0xa1;
 	ghost_map[1] = 0xa2;
 	cr_finish_children(&kid, roles, 1);
+	{
+		char buf[16] = "";
+		ssize_t n = read(ptm, buf, sizeof(buf) - 1);
+
+		CR_CHECK(n >= 4 && !memcmp(buf, "ping", 4), "master read '%.*s' (%zd), expected the child's ping",
+			 (int)(n > 0 ? n : 0), buf, n);
+	}
 	return cr_report();
 }

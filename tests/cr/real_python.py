@@ -6,8 +6,12 @@ Four threads work in rounds. In round r, thread t hashes its own previous
 result with its neighbour's, runs a Decimal square root, a seeded
 random.Random and zlib over it, and writes a line to its own file (open for
 the whole run). Then, in thread order (a Condition holds the turn), it
-appends a line to one shared file and publishes its result; the last one of
-a round starts the next. Before round GATE_ROUND every thread waits for
+appends a line to one shared file, under a multiprocessing.Lock too (a POSIX
+semaphore in a deleted /dev/shm file), and publishes its result; the last
+one of a round starts the next. The results also go, in that order, to a
+tempfile.TemporaryFile (O_TMPFILE: a file that never had a name). Each thread counts the bytes it wrote to its
+own file in a multiprocessing.Array (an arena in another deleted /dev/shm
+file, mapped MAP_SHARED, with a lock of its own). Before round GATE_ROUND every thread waits for
 WORKDIR/gate, which the C root creates after SIGTERM: the program is always
 dumped mid-work. WORKDIR/started appears after round 2.
 
@@ -17,9 +21,11 @@ all results and file contents. Exit status 0 if every check passed.
 """
 import decimal
 import hashlib
+import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -40,6 +46,9 @@ class Ring:
         self.own = [open(os.path.join(work, "thread%d.log" % t), "w+", encoding="ascii")
                     for t in range(NR_THREADS)]
         self.errors = []
+        self.mp_lock = multiprocessing.Lock()
+        self.unnamed = tempfile.TemporaryFile(dir=work)
+        self.written = multiprocessing.Array("Q", NR_THREADS)
 
     def wait_gate(self):
         gate = os.path.join(self.work, "gate")
@@ -70,13 +79,19 @@ class Ring:
                     self.cond.wait()
             time.sleep(0.002)   # paced: the dumps fall among the rounds
             result, root = self.compute(t, r, rng)
-            own.write("round %d %s %s\n" % (r, result.hex(), root))
+            line = "round %d %s %s\n" % (r, result.hex(), root)
+            own.write(line)
             own.flush()
+            with self.written.get_lock():
+                self.written[t] += len(line)
             with self.cond:
                 while self.turn != t:
                     self.cond.wait()
-                self.shared.write("%d %d %s\n" % (r, t, result.hex()[:16]))
-                self.shared.flush()
+                with self.mp_lock:
+                    self.shared.write("%d %d %s\n" % (r, t, result.hex()[:16]))
+                    self.shared.flush()
+                self.unnamed.write(result)
+                self.unnamed.flush()
                 self.results[r][t] = result
                 self.turn += 1
                 if self.turn == NR_THREADS:
@@ -108,6 +123,9 @@ class Ring:
         shared = "".join("%d %d %s\n" % (r, t, self.results[r][t].hex()[:16])
                          for r in range(self.rounds) for t in range(NR_THREADS))
         total.update(self.check_file(self.shared, shared))
+        self.unnamed.seek(0)
+        if self.unnamed.read() != b"".join(b"".join(row) for row in self.results):
+            self.fail("the unnamed temporary file differs from the results")
         for t in range(NR_THREADS):
             lines = []
             rng = random.Random(1000 + t)
@@ -117,7 +135,11 @@ class Ring:
                 if result != self.results[r][t]:
                     self.fail("thread %d round %d: result differs on recomputation" % (t, r))
                 lines.append("round %d %s %s\n" % (r, result.hex(), root))
-            total.update(self.check_file(self.own[t], "".join(lines)))
+            data = self.check_file(self.own[t], "".join(lines))
+            if self.written[t] != len(data):
+                self.fail("thread %d: the shared Array counts %d bytes, the file has %d"
+                          % (t, self.written[t], len(data)))
+            total.update(data)
         return total.hexdigest()
 
 

@@ -16,7 +16,7 @@ usage() {
 usage: $0 [-n] [-k] [-c CYCLES] [-a ARGS] TEST...
   -n         no checkpoint: start, wait for readiness, SIGTERM, require PASS
   -k         keep the scratch directory of passing tests too
-  -c CYCLES  dump+restore cycles before SIGTERM (default 2)
+  -c CYCLES  dump+restore cycles before SIGTERM (default: cycles= of the sidecar, else 2)
   -a ARGS    program arguments after OUTFILE (default: args= of the sidecar)
 EOF
 	exit 2
@@ -42,13 +42,13 @@ if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
 	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
 fi
 
-plain=0 keep=0 cycles=2 args_override=
+plain=0 keep=0 cycles_opt= args_override=
 have_args_override=0
 while getopts "nkc:a:h" opt; do
 	case $opt in
 	n) plain=1 ;;
 	k) keep=1 ;;
-	c) cycles=$OPTARG ;;
+	c) cycles_opt=$OPTARG ;;
 	a) args_override=$OPTARG; have_args_override=1 ;;
 	*) usage ;;
 	esac
@@ -200,7 +200,7 @@ feature_present() {
 }
 
 # Sidecar keys: needs= programs= flags= args= timeout= delay= compare= crtool_timeout=
-# unshare= refuse= dump_args=
+# unshare= refuse= dump_args= cycles=
 desc_get() {
 	local key=$1 file=$2
 	[ -f "$file" ] || return 0
@@ -359,6 +359,8 @@ run_one() {
 	delay=$(desc_get delay "$desc")
 	compare=$(desc_get compare "$desc")
 	crtool_timeout=$(desc_get crtool_timeout "$desc")
+	cycles=${cycles_opt:-$(desc_get cycles "$desc")}
+	cycles=${cycles:-2}
 	unshare_ns=$(desc_get unshare "$desc")
 	refuse=$(desc_get refuse "$desc")
 	dump_args=$(desc_get dump_args "$desc")

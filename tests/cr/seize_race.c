@@ -7,13 +7,17 @@
  *    exit status: a child caught exiting is dumped as a zombie and must come
  *    back as one with the same status; one caught alive must run on;
  *  - "autoreap" ignores SIGCHLD, so its children vanish as soon as they
- *    exit, possibly between being listed and being seized.
+ *    exit, possibly between being listed and being seized;
+ *  - "threaded" forks children that start two threads and exit_group()
+ *    at once: a child may begin to exit while its threads are being seized.
  * Every dump must succeed; after SIGTERM each worker checks that it had no
  * stray child, no wrong status, and that it kept forking.
  */
 #include "crtest.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,10 +116,51 @@ static void __attribute__((noreturn)) autoreap(void)
 	cr_child_exit();
 }
 
+static void *spin(void *arg)
+{
+	for (volatile unsigned long i = 0;; i++)
+		if (i == (unsigned long)arg)
+			sched_yield();
+	return NULL;
+}
+
+static void __attribute__((noreturn)) threaded(void)
+{
+	unsigned long n = 0;
+
+	cr_child_ready();
+	while (!term_pending()) {
+		pid_t p = fork();
+		int st;
+
+		if (p < 0)
+			cr_die("fork: %s", strerror(errno));
+		if (p == 0) {
+			pthread_t t;
+
+			for (int i = 0; i < 2; i++)
+				if (pthread_create(&t, NULL, spin, (void *)1000UL))
+					_exit(120);
+			_exit(7);	/* exit_group: the spinning threads are killed */
+		}
+		while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) {
+			cr_fail("threaded child %d: status 0x%x, expected exit 7", (int)p, st);
+			break;
+		}
+		n++;
+	}
+	cr_wait_term();
+	cr_log("threaded: %lu children", n);
+	CR_CHECK(n > 0, "threaded forked no child");
+	cr_child_exit();
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const roles[] = { "reaper", "autoreap" };
-	pid_t kids[2];
+	static const char *const roles[] = { "reaper", "autoreap", "threaded" };
+	pid_t kids[3];
 
 	cr_init(argc, argv);
 	kids[0] = cr_spawn("reaper");
@@ -124,8 +169,11 @@ int main(int argc, char **argv)
 	kids[1] = cr_spawn("autoreap");
 	if (kids[1] == 0)
 		autoreap();
+	kids[2] = cr_spawn("threaded");
+	if (kids[2] == 0)
+		threaded();
 	cr_ready();
 	cr_wait_term();
-	cr_finish_children(kids, roles, 2);
+	cr_finish_children(kids, roles, 3);
 	return cr_report();
 }

@@ -11,7 +11,8 @@
  * Connection-oriented: a listener bound to an absolute path (SO_PASSCRED)
  * with an accepted connection carrying data both ways, two connections
  * waiting to be accepted (one with data, one shut down for writing), one
- * whose client closed after writing, a listener with an abstract name and a
+ * whose client closed after writing, one waiting whose client wrote and
+ * closed, a listener with an abstract name and a
  * client bound to a relative path, a connection whose listener was closed
  * and its file unlinked, a listener whose file was unlinked.
  * Datagram: a receiver bound to a relative path with messages from four
@@ -202,7 +203,8 @@ static void put_to(int fd, const char *msg, const char *name, bool abstract)
  * back to back), and then nothing (or end of stream if eof). from[i], if
  * given, is the sender's address ("" unbound, "@x" abstract).
  */
-static void expect(int fd, const char *what, const char *const *msgs, int n, const char *const *from, bool eof)
+static void expect(int fd, const char *what, const char *const *msgs, int n, const char *const *from,
+		   bool eof)
 {
 	char buf[4096], want[4096] = "", who[256];
 	struct sockaddr_un sa;
@@ -323,6 +325,7 @@ static const char *const c1_msgs[] = { "c1-to-a1 one", "c1-to-a1 two" };
 static const char *const a1_msgs[] = { "a1-to-c1" };
 static const char *const c2_msgs[] = { "waiting c2 one", "waiting c2 two" };
 static const char *const c5_msgs[] = { "last words of c5" };
+static const char *const orphan_msgs[] = { "from a client gone before accept" };
 static const char *const c4_msgs[] = { "c4 before shutdown" };
 static const char *const a4_msgs[] = { "a4 to c4" };
 
@@ -364,6 +367,13 @@ static void setup_conn(void)
 	s.c3 = sock();
 	connect_to(s.c3, lpath, false);
 	shutdown(s.c3, SHUT_WR);
+	/* ...and one whose client wrote and closed. */
+	{
+		int c8 = sock();
+		connect_to(c8, lpath, false);
+		put(c8, orphan_msgs[0]);
+		close(c8);
+	}
 
 	/* Abstract listener, client bound to a relative path. */
 	snprintf(abs1, sizeof(abs1), "crl-sk-%s-%d-l2", tname, (int)getpid());
@@ -444,6 +454,9 @@ static void verify_conn(void)
 		const char *m[] = { "to c3" };
 		expect(s.c3, "c3", m, 1, NULL, false);
 	}
+	close(w);
+	w = accept_one(s.l);
+	expect(w, "accepted, client closed", orphan_msgs, 1, NULL, true);
 	close(w);
 
 	expect(s.a5, "a5 (client closed)", c5_msgs, 1, NULL, true);
@@ -595,6 +608,69 @@ static void verify_dgram(void)
 	CR_CHECK(e == ECONNREFUSED, "y: send to a closed peer: errno %d, expected ECONNREFUSED", e);
 }
 
+/* ---- a queue filled until the sender would block ---- */
+
+#define FULL_CHUNK 20000
+static int f1, f2;
+static long full_bytes;
+static int full_msgs;
+
+static void fill_full(void)
+{
+	static char buf[FULL_CHUNK];
+	int sv[2];
+
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+		cr_die("socketpair: %m");
+	f1 = sv[0];
+	f2 = sv[1];
+	for (;;) {
+		ssize_t n;
+
+		cr_fill(buf, sizeof(buf), 7000 + full_msgs);
+		n = send(f1, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			cr_die("filling a queue: %m");
+		full_bytes += n;
+		full_msgs++;
+		if (n < (ssize_t)sizeof(buf))
+			break;	/* stream: the rest would block */
+	}
+	if (full_msgs < 2)
+		cr_die("only %d messages fit the queue", full_msgs);
+}
+
+/* Every byte (stream) or message (with its length) comes back, then nothing. */
+static void check_full(void)
+{
+	static char buf[FULL_CHUNK + 1];
+	long total = 0;
+
+	for (int i = 0; i < full_msgs; i++) {
+		ssize_t want = type == SOCK_STREAM && i == full_msgs - 1 ? full_bytes - total : FULL_CHUNK;
+		ssize_t got = 0, n;
+
+		while (got < want) {
+			n = recv(f2, buf + got, type == SOCK_STREAM ? (size_t)(want - got) : sizeof(buf), MSG_DONTWAIT);
+			if (n <= 0) {
+				cr_fail("full queue: message %d: %zd of %zd bytes (%m)", i, got, want);
+				return;
+			}
+			got += n;
+			if (type != SOCK_STREAM)
+				break;
+		}
+		CR_CHECK(got == want, "full queue: message %d is %zd bytes, expected %zd", i, got, want);
+		CR_CHECK(cr_check_fill(buf, want & ~7L, 7000 + i) < 0, "full queue: message %d differs", i);
+		total += got;
+	}
+	CR_CHECK(recv(f2, buf, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "full queue: more than %ld bytes",
+		 full_bytes);
+	talk(f1, f2, "full queue pair", false);
+}
+
 /* ---- both ---- */
 
 static int p1, p2, sh1, sh2, sh3, sh4;
@@ -641,6 +717,9 @@ int sk_unix_main(int argc, char **argv, int t)
 	sh4 = sv[1];
 	shutdown(sh3, SHUT_RD);
 
+	fill_full();
+	track(f1, "full f1");
+	track(f2, "full f2");
 	track(p1, "p1");
 	track(p2, "p2");
 	track(sh1, "sh1 SHUT_WR");
@@ -683,6 +762,7 @@ int sk_unix_main(int argc, char **argv, int t)
 			 "(revents 0x%x)", pf.revents);
 		talk(sh3, sh4, "sh3->sh4", true);
 	}
+	check_full();
 	if (conn)
 		verify_conn();
 	else

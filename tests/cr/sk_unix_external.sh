@@ -5,7 +5,7 @@
 #    fd and the server's name, and the tree keeps running;
 #  - dump --external 'unix:PATH' succeeds; the restored tree reconnects to
 #    the server by name (a new connection), and its log goes on with no
-#    number lost or repeated.
+#    number lost or repeated; then the same with --external 'unix:[INO]'.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
 selfdir=$(cd "$(dirname "$0")" && pwd)
@@ -127,10 +127,31 @@ n2=$(lines)
 [ "$n2" -ge $((n1 + 5)) ] || fail "no answers after restore ($n1 lines before, $n2 after): $(cat "$scratch/client.out")"
 [ "$(grep -c connection "$scratch/server.log")" = 2 ] || fail "the server saw $(grep -c connection "$scratch/server.log") connections, expected 2"
 [ "$(cat "$scratch/pid")" = "$client" ] || fail "restored as pid $(cat "$scratch/pid"), was $client"
+
+# 4. Again, declared by the server socket's inode this time (unix:[INO], as
+#    the refusal names it).
+"$CRTOOL" dump -t "$client" -D "$scratch/d2" --leave-running 2> "$scratch/err2" &&
+	fail "dump of the restored tree succeeded without --external"
+ino=$(sed -n 's/.* \[\([0-9]*\)\] outside the tree.*/\1/p' "$scratch/err2" | head -1)
+[ -n "$ino" ] || fail "no inode in the refusal: $(cat "$scratch/err2")"
+for try in 1 2 3 4 5; do
+	if "$CRTOOL" dump -t "$client" -D "$scratch/d2" --external "unix:[$ino]" 2> "$scratch/err3"; then
+		break
+	fi
+	grep -q "is queued" "$scratch/err3" || { fail "dump --external unix:[$ino] failed: $(cat "$scratch/err3")"; break; }
+	sleep 0.1
+done
+for _ in $(seq 20); do [ -d "/proc/$client" ] || break; sleep 0.1; done
+n3=$(lines)
+"$CRTOOL" restore -D "$scratch/d2" --detach --pidfile "$scratch/pid" || fail "second restore failed"
+for _ in $(seq 50); do [ "$(lines)" -ge $((n3 + 5)) ] && break; sleep 0.1; done
+[ "$(lines)" -ge $((n3 + 5)) ] || fail "no answers after the second restore"
+[ "$(grep -c connection "$scratch/server.log")" = 3 ] || fail "the server saw $(grep -c connection "$scratch/server.log") connections, expected 3"
+n2=$(lines)
 kill -KILL "$client" 2>/dev/null
 client=
 awk '$1 != NR - 1 { print "line " NR " is \"" $0 "\""; bad = 1; exit } END { exit bad }' \
 	"$scratch/out" || fail "the answers are not one unbroken sequence"
 
-if [ $failed = 0 ]; then echo "PASS sk_unix_external ($n1 answers before restore, $n2 after)"; exit 0; fi
+if [ $failed = 0 ]; then echo "PASS sk_unix_external ($n1 answers before the first restore, $n2 at the end)"; exit 0; fi
 exit 1

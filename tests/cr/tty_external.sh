@@ -11,7 +11,10 @@
 #    tty_nr), the descriptors are that pty, and the output read on the
 #    master goes on with no line lost or repeated.
 # And the other way round: a tree holding a pty's master while a process
-# outside it holds its slave is refused, naming that process and the pty.
+# outside it holds its slave is refused, naming that process and the pty;
+# the output its master had not read (taken during the dump) is given back.
+# Dumped, that tree is not restored while its pty index is taken (the
+# refusal names it, nothing is left), and is once the index is free.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
 selfdir=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +31,7 @@ command -v python3 >/dev/null || { echo "SKIP tty_external: python3 is missing";
 
 scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-tty_external.XXXXXX")
 python3 - "$scratch" <<'EOF'
-import fcntl, os, signal, subprocess, sys, termios, threading, time
+import fcntl, os, signal, struct, subprocess, sys, termios, threading, time
 
 crtool, scratch = os.environ["CRTOOL"], sys.argv[1]
 failed = []
@@ -74,14 +77,65 @@ def stat_tty_nr(p):
     with open("/proc/%d/stat" % p) as f:
         return int(f.read().rsplit(") ", 1)[1].split()[4])
 
+def check_index_taken(holder, hname):
+    """Dump the holder; with its pty index taken the restore is refused, naming
+    it, and leaves nothing; with the index free again it is restored."""
+    r = subprocess.run([crtool, "dump", "-t", str(holder.pid), "-D", scratch + "/h1"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        fail("dump of the pty holder failed: " + r.stderr)
+        return
+    holder.wait()
+    idx, taken = int(hname.rsplit("/", 1)[1]), []
+    while True:
+        taken.append(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))
+        n = struct.unpack("I", fcntl.ioctl(taken[-1], 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+        if n >= idx:
+            break
+    for fd in taken[:-1]:
+        os.close(fd)
+    if n != idx:
+        print("note: /dev/pts/%d was taken by someone else; the taken-index restore is not checked" % idx)
+    else:
+        r = subprocess.run([crtool, "restore", "-D", scratch + "/h1", "--detach"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            fail("restore succeeded although /dev/pts/%d was taken" % idx)
+            os.kill(holder.pid, signal.SIGKILL)
+        elif "/dev/pts/%d is taken" % idx not in r.stderr:
+            fail("the refused restore does not name /dev/pts/%d: %s" % (idx, r.stderr))
+        time.sleep(0.1)
+        if alive(holder.pid):
+            fail("a process %d was left by the refused restore" % holder.pid)
+    os.close(taken[-1])
+    r = subprocess.run([crtool, "restore", "-D", scratch + "/h1", "--detach"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        fail("restore of the pty holder failed once its index was free: " + r.stderr)
+    else:
+        os.kill(holder.pid, signal.SIGKILL)
+
 # A pty of the tree with its slave held outside it: refused, tree left running.
-holder = subprocess.Popen(["python3", "-c", "import os, sys, time\n"
-                           "m, s = os.openpty()\nopen(sys.argv[1] + '.tmp', 'w').write(os.ttyname(s))\n"
-                           "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\ntime.sleep(60)",
-                           scratch + "/holder"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
+holder_py = '''
+import os, select, sys, time
+d = sys.argv[1]
+m, s = os.openpty()
+os.write(s, b"unread\\n")
+open(d + "/holder.tmp", "w").write(os.ttyname(s))
+os.rename(d + "/holder.tmp", d + "/holder")
+while not os.path.exists(d + "/go"):
+    time.sleep(0.01)
+got = b""
+while select.select([m], [], [], 2)[0] and len(got) < 64:
+    got += os.read(m, 64)
+open(d + "/got.tmp", "wb").write(got)
+os.rename(d + "/got.tmp", d + "/got")
+time.sleep(60)
+'''
+holder = subprocess.Popen(["python3", "-c", holder_py, scratch], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 try:
-    for i in range(500):
+    for i in range(1000):
         if os.path.exists(scratch + "/holder"):
             break
         time.sleep(0.01)
@@ -97,6 +151,15 @@ try:
     if holder.poll() is not None:
         fail("the tree stopped after a refused dump")
     os.close(outside_fd)
+    open(scratch + "/go", "w").close()
+    for i in range(500):
+        if os.path.exists(scratch + "/got"):
+            break
+        time.sleep(0.01)
+    got = open(scratch + "/got", "rb").read() if os.path.exists(scratch + "/got") else None
+    if got != b"unread\r\n":
+        fail("after the refused dump the master read %r, not the output it had left unread" % got)
+    check_index_taken(holder, hname)
 finally:
     holder.kill()
     holder.wait()

@@ -17,6 +17,17 @@ mpi_setup() {
 	esac
 }
 
+# Only stdin, stdout and stderr go into the job: a descriptor inherited
+# from whoever runs the test would be held outside the tree too.
+close_fds() {
+	local f n
+	for f in /proc/$BASHPID/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] && eval "exec $n>&-"
+	done
+	return 0
+}
+
 kill_job() {
 	# The job's init, then its launcher: killing a PID namespace's init kills
 	# every process in it.
@@ -31,7 +42,7 @@ start() {
 	local out=$1 cmd
 	printf -v cmd '%q ' "${mpirun[@]}" "$scratch/ring" "$state" "$iters" "$pace"
 	cd "$scratch" || return 1
-	launcher=$( (setsid unshare --pid --fork --ipc --mount --mount-proc \
+	launcher=$( (close_fds; exec setsid unshare --pid --fork --ipc --mount --mount-proc \
 		--propagation private sh -c "mount -t tmpfs shm /dev/shm && exec setsid $cmd" \
 		</dev/null >"$out" 2>&1 & echo $!) )
 	cd - >/dev/null || return 1

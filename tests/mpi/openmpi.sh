@@ -1,0 +1,4 @@
+#!/bin/bash
+# make check: the 4-rank ring job with openmpi, dumped and restored three times
+# in its own job container (mpi_job.sh).
+exec bash "$(dirname "$0")/mpi_job.sh" openmpi
