@@ -9,13 +9,17 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <limits.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crlaunch.h"
@@ -117,8 +121,31 @@ static int setup_mounts(void)
 	return 0;
 }
 
-static void container_child(struct launcher *l) __attribute__((noreturn));
-static void container_child(struct launcher *l)
+/* A new network namespace has a loopback interface, down: bring it up. */
+static int setup_loopback(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return log_errno(-errno, "can't read the flags of the container's loopback");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return log_errno(-errno, "can't bring the container's loopback up");
+	return 0;
+}
+
+/* The container could not be set up: say so to crlaunch, which waits for the exec. */
+static void child_abort(int sync_fd) __attribute__((noreturn));
+static void child_abort(int sync_fd)
+{
+	if (write(sync_fd, "!", 1) < 0)
+		_exit(CRL_EXIT_ERROR);
+	_exit(CRL_EXIT_ERROR);
+}
+
+static void container_child(struct launcher *l, int sync_fd) __attribute__((noreturn));
+static void container_child(struct launcher *l, int sync_fd)
 {
 	const char *init = init_path();
 	char **argv = xzalloc((l->id.argc + 2) * sizeof(char *));
@@ -127,17 +154,21 @@ static void container_child(struct launcher *l)
 	/* The job dies with us: a crlaunch killed mid-checkpoint leaves no frozen job. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if ((l->ns_flags & CRL_NS_MNT) && setup_mounts() < 0)
-		_exit(CRL_EXIT_ERROR);
+		child_abort(sync_fd);
+	if ((l->ns_flags & CRL_NS_NET) && setup_loopback() < 0)
+		child_abort(sync_fd);
+	/* Our messages go to crlaunch's stderr, not to the job's (nobody reads it yet). */
+	cr_log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	for (int i = 0; i < NR_STREAMS; i++) {
 		if (dup2(l->streams[i].job_fd, i) < 0) {
 			pr_perror("can't give the job its %s", stream_names[i]);
-			_exit(CRL_EXIT_ERROR);
+			child_abort(sync_fd);
 		}
 	}
-	/* Nothing of ours leaks into the job (descriptors we inherited without CLOEXEC). */
-	if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
+	/* Nothing of ours leaks into the job (descriptors we inherited without CLOEXEC): all go at exec. */
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		pr_perror("close_range");
-		_exit(CRL_EXIT_ERROR);
+		child_abort(sync_fd);
 	}
 	/* crinit blocks every signal itself; the job starts with none blocked. */
 	sigfillset(&all);
@@ -149,26 +180,50 @@ static void container_child(struct launcher *l)
 		argv[i + 1] = l->id.argv[i];
 	execv(init, argv);
 	pr_perror("can't run the container init '%s' (set CRLAUNCH_INIT?)", init);
-	_exit(CRL_EXIT_ERROR);
+	child_abort(sync_fd);
 }
 
+/*
+ * Returns once crinit runs: until the exec the child is a copy of us, with
+ * our descriptors, and must not be checkpointed.
+ */
 int container_start(struct launcher *l)
 {
 	struct cr_clone_args args = { 0 };
+	int sync[2], st;
+	ssize_t n;
+	char b;
 	pid_t pid;
 
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return log_errno(-errno, "can't create a pipe");
 	args.flags = ((l->ns_flags & CRL_NS_PID) ? CLONE_NEWPID : 0) |
 		     ((l->ns_flags & CRL_NS_IPC) ? CLONE_NEWIPC : 0) |
-		     ((l->ns_flags & CRL_NS_MNT) ? CLONE_NEWNS : 0);
+		     ((l->ns_flags & CRL_NS_MNT) ? CLONE_NEWNS : 0) |
+		     ((l->ns_flags & CRL_NS_NET) ? CLONE_NEWNET : 0);
 	args.exit_signal = SIGCHLD;
 	pid = syscall(SYS_clone3, &args, 64);	/* CLONE_ARGS_SIZE_VER0 */
-	if (pid < 0)
+	if (pid == 0) {
+		close(sync[0]);
+		container_child(l, sync[1]);
+	}
+	close(sync[1]);
+	if (pid < 0) {
+		close(sync[0]);
 		return log_errno(-errno, "can't create the job container (clone3 flags %#llx)",
 				 (unsigned long long)args.flags);
-	if (pid == 0)
-		container_child(l);
-	l->init_pid = pid;
+	}
+	while ((n = read(sync[0], &b, 1)) < 0 && errno == EINTR)
+		;
+	close(sync[0]);
 	streams_close_job_ends(l);
+	if (n != 0) {
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		pr_err("the job container could not be set up\n");
+		return -ECHILD;
+	}
+	l->init_pid = pid;
 	return 0;
 }
 

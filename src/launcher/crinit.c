@@ -54,6 +54,8 @@ int main(int argc, char **argv)
 	}
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	/* A session of the job's own: no process group or terminal of crlaunch's inside. */
+	setsid();
 	/* crlaunch's signal mask is the job's, minus what crlaunch itself blocked. */
 	sigemptyset(&old);
 	cmd = start_cmd(argv + 1, &old);

@@ -58,8 +58,8 @@ static void usage(FILE *f)
 "  --grace DURATION      time budget of a checkpoint-exit: past it, the checkpoint is\n"
 "                        abandoned and the signal forwarded (default: no limit); also\n"
 "                        the delay of `crctl stop` before SIGKILL (default 10s)\n"
-"  --namespaces LIST     container namespaces, of pid,ipc,mnt (mnt gives a private\n"
-"                        /dev/shm); default: pid\n"
+"  --namespaces LIST     container namespaces, of pid,ipc,mnt,net (mnt: a private\n"
+"                        /dev/shm and /proc; net: loopback only); default: pid,ipc,mnt\n"
 "  -v, --verbose         more messages (repeat for more)\n"
 "  -h, --help            this help\n"
 "\n"
@@ -127,8 +127,10 @@ static int parse_namespaces(struct launcher *l, const char *arg)
 			l->ns_flags |= CRL_NS_IPC;
 		else if (!strcmp(w, "mnt"))
 			l->ns_flags |= CRL_NS_MNT;
+		else if (!strcmp(w, "net"))
+			l->ns_flags |= CRL_NS_NET;
 		else {
-			pr_err("--namespaces: unknown namespace '%s' (pid, ipc, mnt)\n", w);
+			pr_err("--namespaces: unknown namespace '%s' (pid, ipc, mnt, net)\n", w);
 			return -1;
 		}
 	}

@@ -12,16 +12,17 @@
 #define CRL_EXIT_ERROR 125		/* crlaunch failed before or instead of the job */
 
 /*
- * Namespaces of the job container. The engine dumps a tree that owns a PID
- * namespace; IPC and mount namespaces (with the private /dev/shm) join the
- * default once it dumps those too: flip CRL_NS_DEFAULT then.
+ * Namespaces of the job container. PID, IPC and mount namespaces (a private
+ * /dev/shm and /proc) are the default; a network namespace of the job's own
+ * (loopback only) is for when the engine dumps those.
  */
 enum {
 	CRL_NS_PID = 1 << 0,
 	CRL_NS_IPC = 1 << 1,
-	CRL_NS_MNT = 1 << 2,		/* private /dev/shm (tmpfs) */
+	CRL_NS_MNT = 1 << 2,		/* private /dev/shm (tmpfs) and /proc */
+	CRL_NS_NET = 1 << 3,		/* loopback only: the job's own ports */
 };
-#define CRL_NS_DEFAULT CRL_NS_PID
+#define CRL_NS_DEFAULT (CRL_NS_PID | CRL_NS_IPC | CRL_NS_MNT)
 
 /* The job's identity: what must match for an epoch to be restored. */
 struct job_ident {

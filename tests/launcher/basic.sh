@@ -34,7 +34,7 @@ case "${out#*$'\n'}" in "0 1 2 3 ") ;; *) fail "the job holds descriptors it sho
 # Options.
 "$CRLAUNCH" --help | grep -q -- "--on-signal SIG=ACTION" || fail "--help does not explain --on-signal"
 for bad in "--keep 0" "--restart sometimes" "--interval soon" "--on-signal KILL=checkpoint" \
-	   "--on-signal USR1=explode" "--namespaces net"; do
+	   "--on-signal USR1=explode" "--namespaces uts" "--namespaces ipc"; do
 	# shellcheck disable=SC2086
 	cl_run $bad -- true 2> errb < /dev/null; rc=$?
 	[ "$rc" = 125 ] || fail "'$bad' gave $rc"

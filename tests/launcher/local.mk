@@ -5,9 +5,10 @@ check_PROGRAMS += tests/launcher/job
 tests_launcher_job_CFLAGS = $(CR_TEST_COMPILE_FLAGS)
 tests_launcher_job_LDFLAGS =
 
-LAUNCHER_TESTS = tests/launcher/basic.sh tests/launcher/restart.sh tests/launcher/faults.sh
+LAUNCHER_TESTS = tests/launcher/basic.sh tests/launcher/restart.sh tests/launcher/faults.sh \
+	tests/launcher/mpi.sh
 TESTS += $(LAUNCHER_TESTS)
-EXTRA_DIST += $(LAUNCHER_TESTS) tests/launcher/lib.sh tests/launcher/README tests/launcher/mpi.sh
+EXTRA_DIST += $(LAUNCHER_TESTS) tests/launcher/lib.sh tests/launcher/README
 
 # The on-disk formats (TAP, see tests/unit/local.mk for the driver).
 LAUNCHER_UNIT_TESTS = tests/launcher/test-manifest.tap

@@ -47,6 +47,18 @@ run_fg d3
 [ "$(restored_epoch d3 2)" = 1 ] || fail "d3: run 2 did not restore epoch 1: $(cat d3/err.2)"
 same_as_reference d3 "$(cut_at d3 1 1)"
 
+# 3b. crctl checkpoint --exit --wait: the same, asked for over the socket.
+start_bg d5
+wait_ready d5 || exit 1
+sleep 0.3
+msg=$("$CRCTL" --ckpt-dir d5/crlaunch.ckpt checkpoint --exit --wait) || fail "crctl checkpoint --exit failed: $msg"
+case $msg in "checkpoint epoch 1: "*) ;; *) fail "crctl checkpoint --exit said '$msg'" ;; esac
+wait "$cl"; rc=$?
+[ "$rc" = 75 ] || fail "crctl checkpoint --exit: status $rc, not 75: $(cat d5/err.1)"
+run_fg d5
+[ "$rc" = 0 ] || fail "d5: restarted run: status $rc"
+same_as_reference d5 "$(cut_at d5 1 1)"
+
 # 4. The job ran to its end: the same line starts it over.
 run_fg d3
 [ "$rc" = 0 ] || fail "d3: run 3: status $rc"
