@@ -1100,7 +1100,9 @@ static int tcp_clear_leftovers(struct rst_sk *rs)
 		any = any || (rs->inet[i]->proto == IPPROTO_TCP && rs->inet[i]->src_port);
 	if (!any)
 		return 0;
-	if ((ret = diag_dump_tcp(&tmp, AF_INET)) < 0 || (ret = diag_dump_tcp(&tmp, AF_INET6)) < 0)
+	/* In the namespace crtool is in now: the tree's, when it has its own. */
+	if ((ret = diag_dump_tcp(&tmp, AF_INET, getpid())) < 0 ||
+	    (ret = diag_dump_tcp(&tmp, AF_INET6, getpid())) < 0)
 		goto out;
 	for (int k = 0; k < tmp.nr_rows && !ret; k++) {
 		const struct diag_row *r = &tmp.rows[k];
