@@ -1,61 +1,53 @@
 #!/bin/bash
-# The main job, end to end: build crtool, start a long computation
-# (tests/demo/demo), checkpoint it with `crtool dump` (which kills it), bring
-# it back with `crtool restore`, let it finish, and check that its answer and
-# its whole output equal those of an uninterrupted run. Needs root.
+# The main job, end to end: build crlaunch, run a 4-rank Open MPI job under
+# it (tests/mpi/ring.c: 256 MiB of state per rank, messages round a ring,
+# every value checked), checkpoint it with `crctl checkpoint`, kill crlaunch
+# and its job with SIGKILL as a node crash would, run the same crlaunch line
+# again, which restores the job from its checkpoint, and check that the job's
+# output (every checksum and the result) equals that of an uninterrupted run
+# of the same job. Needs root.
 #
-#   scripts/demo.sh [--keep] [--dump-at-step N] [-- DEMO_OPTIONS...]
-#     --keep            keep the work directory (images, outputs) afterwards
-#     --dump-at-step N  checkpoint once the demo has printed step N (default 10)
-#     DEMO_OPTIONS      passed to both demo runs (see tests/demo/demo --help)
+#   scripts/demo.sh [--keep] [--mib N] [--iterations N]
+#     --keep          keep the work directory (checkpoints, outputs) afterwards
+#     --mib N         state per rank in MiB (default 256)
+#     --iterations N  ring iterations (default 3000; the checkpoint comes at 1/5)
+#
+# scripts/demo-crtool.sh does the same with the engine alone (crtool dump
+# and restore of a single multi-threaded process).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 builddir=build
-crtool_timeout=120
 keep=no
-dump_at=10
-demo_args=()
+mib=256
+iters=3000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--keep) keep=yes ;;
-	--dump-at-step)
-		[ $# -ge 2 ] || die "--dump-at-step needs a step number"
-		dump_at=$2
+	--mib | --iterations)
+		[ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 wants a positive integer"
+		if [ "$1" = --mib ]; then mib=$2; else iters=$2; fi
 		shift
 		;;
-	--) shift; demo_args=("$@"); break ;;
-	-h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown argument '$1' (try --help)" ;;
 	esac
 	shift
 done
-[[ $dump_at =~ ^[1-9][0-9]*$ ]] || die "--dump-at-step wants a positive integer, got '$dump_at'"
-[ "$(id -u)" -eq 0 ] || die "run me as root: dump and restore need ptrace and PID control"
+[ "$iters" -ge 500 ] || die "--iterations must be at least 500"
+[ "$(id -u)" -eq 0 ] || die "run me as root: crlaunch needs namespaces, ptrace and PID control"
 
 # --- processes we started, and only those, are cleaned up, by pid --------
-demo_pid=     # the first run, our child
-restored_pid= # the restored run, no longer our child
+crl_pid=
 workdir=
-
-# Kill PID only while it still runs our demo binary: a pid can be reused.
-kill_demo() {
-	local pid=$1 exe
-	[ -n "$pid" ] || return 0
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0
-	[ "$exe" = "$demo" ] || return 0
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-# A failed run keeps its work directory for a look at the images and outputs.
 cleanup() {
 	local status=$?
-	if [ -n "$demo_pid" ]; then
-		kill_demo "$demo_pid"
-		{ wait "$demo_pid"; } 2>/dev/null || true # our child: reap it
+	if [ -n "$crl_pid" ]; then
+		# crlaunch's job container dies with it.
+		kill -KILL "$crl_pid" 2>/dev/null || true
+		{ wait "$crl_pid"; } 2>/dev/null || true
 	fi
-	kill_demo "$restored_pid"
 	[ "$status" -eq 0 ] || keep=yes
 	if [ -n "$workdir" ] && [ $keep = no ]; then
 		rm -rf "$workdir"
@@ -66,121 +58,92 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 130" INT TERM HUP
 
-# Prints the state letter of /proc/PID/stat (R, S, Z...); fails if PID is gone.
-proc_state() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	echo "${stat%% *}"
-}
-
-is_running() {
-	local s
-	s=$(proc_state "$1") && [ "$s" != Z ] && [ "$s" != X ]
-}
-
-# wait_for_line FILE REGEX PID TIMEOUT: until a line of FILE matches, while
-# PID runs; fails when PID ends without it or the time is up.
+# wait_for_line FILE REGEX TIMEOUT: until a line of FILE matches, while
+# crlaunch runs.
 wait_for_line() {
-	local file=$1 re=$2 pid=$3 deadline=$((SECONDS + $4))
-	until grep -qE "$re" "$file" 2>/dev/null; do
-		if ! is_running "$pid"; then
-			# It may have printed the line just before it ended.
-			grep -qE "$re" "$file" 2>/dev/null && return 0
-			warn "pid $pid ended without printing /$re/ in $file"
-			return 1
-		fi
-		if [ $SECONDS -ge "$deadline" ]; then
-			warn "no line /$re/ in $file after $4s"
-			return 1
-		fi
+	local deadline=$((SECONDS + $3))
+	until grep -qE "$2" "$1" 2>/dev/null; do
+		[ -d "/proc/$crl_pid" ] || { grep -qE "$2" "$1" 2>/dev/null && return 0; return 1; }
+		[ $SECONDS -lt "$deadline" ] || return 1
 		sleep 0.1
 	done
 }
 
-# Run crtool, showing the command; a hung crtool must not hang the demo.
-run_crtool() {
-	local status=0
-	printf '\n$ crtool %s\n' "$*"
-	# bash reports the SIGKILL of its background job (the dump's doing, not
-	# news) on its own stderr: hide that, but not what crtool says.
-	{ timeout -k 5 "$crtool_timeout" "$crtool" "$@" 2>&3 3>&-; } 3>&2 2>/dev/null ||
-		status=$?
-	[ $status -ne 124 ] || warn "crtool $1 did not finish within ${crtool_timeout}s"
-	return $status
-}
+show() { printf '\n$ %s\n' "$*"; }
 
-last_line() { tail -n 1 "$1"; }
-
-# Everything a run prints, minus its pid: equal for equal computations.
-transcript() { grep -v '^demo: pid ' "$1"; }
-
-# --- build --------------------------------------------------------------
+# --- build ---------------------------------------------------------------
 "$CR_SCRIPTS/build.sh" "$builddir"
 cd "$CR_SRCDIR"
-crtool=$CR_SRCDIR/$builddir/crtool
-demo=$CR_SRCDIR/$builddir/tests/demo/demo
-make -C "$builddir" -s crtool tests/demo/demo
-[ -x "$crtool" ] || die "no $crtool after the build"
-[ -x "$demo" ] || die "no $demo after the build"
+make -C "$builddir" -s crlaunch crctl crtool
+crlaunch=$CR_SRCDIR/$builddir/crlaunch
+crctl=$CR_SRCDIR/$builddir/crctl
+for t in mpicc.openmpi mpirun.openmpi; do
+	command -v "$t" >/dev/null || die "$t is missing (scripts/install-deps.sh installs Open MPI)"
+done
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/crdemo.XXXXXX")
-images=$workdir/images
-out=$workdir/restored.out
-ref=$workdir/uninterrupted.out
+mpicc.openmpi -std=gnu11 -O2 -o "$workdir/ring" tests/mpi/ring.c
+job=(mpirun.openmpi --allow-run-as-root --oversubscribe -np 4 "$workdir/ring" "$mib" "$iters" 1000)
+# The job's own network namespace: after a crash its loopback TCP ports are
+# not left held in the host's.
+line=("$crlaunch" --namespaces pid,ipc,mnt,net -- "${job[@]}")
+mkdir "$workdir/ref" "$workdir/job"
 
-# --- run, checkpoint, restore ---------------------------------------------
-msg "starting the demo; its output goes to $out"
-# stdin from /dev/null and stdout, stderr to files: descriptors crtool can
-# restore, whatever this script was started with. Job control (set -m) gives
-# the demo a process group of its own, so the dumped tree holds its group.
-set -m
-"$demo" "${demo_args[@]}" </dev/null >"$out" 2>"$workdir/demo.err" &
-demo_pid=$!
-set +m
-wait_for_line "$out" "^step $dump_at/" "$demo_pid" 120 ||
-	die "the demo did not reach step $dump_at: $(cat "$workdir/demo.err")"
-msg "pid $demo_pid is at '$(last_line "$out")'"
+# --- the job under crlaunch, checkpointed, then killed -----------------------
+msg "starting the job under crlaunch in $workdir/job"
+show "${line[*]}"
+(cd "$workdir/job" && exec "${line[@]}" </dev/null >out.1 2>err.1) &
+crl_pid=$!
+at=$((iters / 5 / 100 * 100))
+wait_for_line "$workdir/job/out.1" "^iteration $at " 300 ||
+	die "the job did not reach iteration $at: $(tail -5 "$workdir/job/err.1")"
+msg "the job is at '$(tail -n 1 "$workdir/job/out.1")'"
+show crctl checkpoint --wait
+"$crctl" --ckpt-dir "$workdir/job/crlaunch.ckpt" checkpoint --wait ||
+	die "the checkpoint failed: $(tail -5 "$workdir/job/err.1")"
+grep '^crlaunch: epoch' "$workdir/job/err.1" | tail -n 1 || true
+show crctl epochs
+"$crctl" --ckpt-dir "$workdir/job/crlaunch.ckpt" epochs
+at2=$((iters * 2 / 5 / 100 * 100))
+wait_for_line "$workdir/job/out.1" "^iteration $at2 " 300 ||
+	die "the job did not go on to iteration $at2 after its checkpoint"
+msg "the job went on to '$(tail -n 1 "$workdir/job/out.1")'; now it crashes:"
+show kill -KILL "$crl_pid"
+kill -KILL "$crl_pid"
+{ wait "$crl_pid"; } 2>/dev/null || true
+crl_pid=
 
-run_crtool dump -t "$demo_pid" -D "$images" || die "crtool dump failed"
-# dump kills the tree: reap our child so that its pid is free for restore.
-deadline=$((SECONDS + 10))
-while is_running "$demo_pid"; do
-	[ $SECONDS -lt $deadline ] || die "pid $demo_pid still runs 10s after crtool dump"
-	sleep 0.1
-done
-{ wait "$demo_pid"; } 2>/dev/null || true
-[ ! -e "/proc/$demo_pid" ] || die "pid $demo_pid still exists after being reaped"
-msg "pid $demo_pid is gone; images: $(du -sh "$images" | cut -f1) in $images"
-printf '\n$ ls %s\n' "$images"
-ls "$images"
+# --- the same line again: it restores the job ------------------------------
+msg "the same crlaunch line again"
+show "${line[*]}"
+(cd "$workdir/job" && exec "${line[@]}" </dev/null >out.2 2>err.2) &
+crl_pid=$!
+status=0
+wait "$crl_pid" || status=$?
+crl_pid=
+grep '^crlaunch: restored' "$workdir/job/err.2" || die "the second run did not restore the job: $(cat "$workdir/job/err.2")"
+[ $status -eq 0 ] || die "the restored job ended with status $status: $(tail -5 "$workdir/job/err.2")"
+restored=$(grep '^result=' "$workdir/job/out.2" || true)
+msg "the restored job finished: '$restored'"
 
-run_crtool restore -D "$images" --detach --pidfile "$workdir/restored.pid" ||
-	die "crtool restore failed"
-restored_pid=$(cat "$workdir/restored.pid")
-[[ $restored_pid =~ ^[0-9]+$ ]] || die "bad pid file $workdir/restored.pid: '$restored_pid'"
-[ "$restored_pid" = "$demo_pid" ] ||
-	warn "restored as pid $restored_pid, but it was dumped as pid $demo_pid"
-demo_pid=
-msg "restored as pid $restored_pid, carrying on from '$(last_line "$out")'"
-wait_for_line "$out" '^result: ' "$restored_pid" 600 ||
-	die "the restored demo did not finish: $(cat "$workdir/demo.err")"
-restored=$(last_line "$out")
-msg "the restored demo finished: '$restored'"
+# --- the same job, uninterrupted -------------------------------------------
+msg "running the same job without interruption (no crlaunch)"
+show "${job[*]}"
+(cd "$workdir/ref" && "${job[@]}" </dev/null >out 2>err) ||
+	die "the uninterrupted job failed: $(tail -5 "$workdir/ref/err")"
+expected=$(grep '^result=' "$workdir/ref/out")
+msg "the uninterrupted job finished: '$expected'"
 
-# --- the same computation, uninterrupted ---------------------------------
-msg "running the demo again without interruption"
-"$demo" "${demo_args[@]}" </dev/null >"$ref" 2>>"$workdir/demo.err" ||
-	die "the uninterrupted demo failed: $(cat "$workdir/demo.err")"
-expected=$(last_line "$ref")
-msg "the uninterrupted demo finished: '$expected'"
-
+# The output: the first run's up to the checkpoint's offset (the MANIFEST
+# records it), then the restored run's.
+off=$(awk '$1 == "stream" && $2 == "stdout" { print $3 }' "$workdir/job/crlaunch.ckpt/latest/MANIFEST")
+[[ $off =~ ^[0-9]+$ ]] || die "no stdout offset in the checkpoint's MANIFEST"
 if [ "$restored" != "$expected" ]; then
-	msg "FAILED: restored run says '$restored', uninterrupted run says '$expected'"
+	msg "FAILED: the restored job says '$restored', the uninterrupted one '$expected'"
 	exit 1
 fi
-if ! diff -u <(transcript "$ref") <(transcript "$out"); then
-	msg "FAILED: same result, but the restored run's output differs (above)"
+if ! diff -u "$workdir/ref/out" <(head -c "$off" "$workdir/job/out.1"; cat "$workdir/job/out.2"); then
+	msg "FAILED: same result, but the output differs (above)"
 	exit 1
 fi
-echo "demo: restored result matches uninterrupted run: ${expected#result: }"
+echo "demo: the MPI job restored by crlaunch after a crash finished like an uninterrupted run: ${expected#result=}"

@@ -1,4 +1,4 @@
-# The demo program of scripts/demo.sh: a long deterministic computation to
+# The demo program of scripts/demo-crtool.sh: a long deterministic computation to
 # checkpoint, restore and compare with an uninterrupted run.
 noinst_PROGRAMS += tests/demo/demo
 tests_demo_demo_SOURCES = tests/demo/demo.c
