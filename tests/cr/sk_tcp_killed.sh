@@ -14,6 +14,12 @@ scale=${CR_TIMEOUT_SCALE:-1}
 if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
 	export CR_UNDER_SUBREAPER=$$
 	lock=${CR_TMPDIR:-${TMPDIR:-/tmp}}/crlaunch-cr-tests.lock
+	# Only stdin, stdout and stderr go on: a descriptor inherited from
+	# whoever runs the test would be held outside the trees it dumps.
+	for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-"
+	done
 	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
 fi
 
