@@ -637,6 +637,16 @@ static int trim_host_mounts(struct rst_mnt *rm)
 
 	for (int i = 0; i < rm->nr && !ret; i++) {
 		if (rm->mnts[i]->kind == MNT_KIND__MNT_HOST && !is_current_mount(rm->mnts[i], h, nh)) {
+			/*
+			 * A namespace handle (`ip netns add`, a container
+			 * runtime's) that went away since: it held no data, and
+			 * the tree's own namespaces are rebuilt by crtool.
+			 */
+			if (!strcmp(rm->mnts[i]->fstype, "nsfs")) {
+				pr_warn("mount %s (nsfs) of the dumped namespace is gone; restored without it\n",
+					rm->mnts[i]->mountpoint);
+				continue;
+			}
 			pr_err("mount %s (%s, source '%s') of the dumped namespace is not in crtool's\n",
 			       rm->mnts[i]->mountpoint, rm->mnts[i]->fstype, rm->mnts[i]->source);
 			ret = -ENOENT;

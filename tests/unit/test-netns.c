@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,6 +166,17 @@ int main(void)
 		printf("1..0 # SKIP needs root, ip and nsenter\n");
 		return 0;
 	}
+	/*
+	 * The C/R tests' lock (tests/cr/run.sh): the named namespace is a mount
+	 * in the host's mount namespace, which a job container dumped meanwhile
+	 * would copy and then miss at restore.
+	 */
+	char lock[256];
+	snprintf(lock, sizeof(lock), "%s/crlaunch-cr-tests.lock",
+		 getenv("CR_TMPDIR") ?: getenv("TMPDIR") ?: "/tmp");
+	int lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
+		diag("can't take %s: %s (going on without it)", lock, strerror(errno));
 	snprintf(peer_ns, sizeof(peer_ns), "crtest-peer-%d", getpid());
 	if (!ok(mkdtemp(dir) != NULL, "scratch directory") ||
 	    !ok(sh("ip netns add %s && ip -n %s link set lo up && "
