@@ -367,7 +367,7 @@ TESTS += $(CR_TEST_DESCS)
 CR_SCRIPT_TESTS = tests/cr/external.sh tests/cr/faults.sh tests/cr/tty_external.sh \
 	tests/cr/sk_unix_external.sh
 TESTS += $(CR_SCRIPT_TESTS)
-EXTRA_DIST += $(CR_SCRIPT_TESTS)
+EXTRA_DIST += $(CR_SCRIPT_TESTS) tests/cr/script-prologue.sh
 # The sidecar is the test: the driver runs `bash run.sh tests/cr/NAME.desc`.
 TEST_EXTENSIONS = .desc
 DESC_LOG_COMPILER = bash $(srcdir)/tests/cr/run.sh

@@ -14,25 +14,13 @@
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (test programs, subreaper),
 # CR_TMPDIR.
 set -u
-selfdir=$(cd "$(dirname "$0")" && pwd)
-CR_TESTDIR=${CR_TESTDIR:-$selfdir}
-CRTOOL=${CRTOOL:-$selfdir/../../crtool}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: faults.sh needs root"
 	exit 77
 fi
-if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
-	export CR_UNDER_SUBREAPER=$$
-	lock=${CR_TMPDIR:-${TMPDIR:-/tmp}}/crlaunch-cr-tests.lock
-	# Only stdin, stdout and stderr go on: a descriptor inherited from
-	# whoever runs the test would be held outside the trees it dumps.
-	for fd in /proc/$$/fd/*; do
-		fd=${fd##*/}
-		[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-"
-	done
-	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
-fi
+# shellcheck source=script-prologue.sh
+. "$(dirname "$0")/script-prologue.sh"
 
 prog=$CR_TESTDIR/mem_anon
 scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-faults.XXXXXX")

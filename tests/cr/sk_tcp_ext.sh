@@ -11,22 +11,9 @@
 #  - at the end both sides check that no byte was lost or repeated.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper, sk_tcp_peer), CR_TMPDIR.
 set -u
-selfdir=$(cd "$(dirname "$0")" && pwd)
-CR_TESTDIR=${CR_TESTDIR:-$selfdir}
-CRTOOL=${CRTOOL:-$selfdir/../../crtool}
-scale=${CR_TIMEOUT_SCALE:-1}
 
-if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
-	export CR_UNDER_SUBREAPER=$$
-	lock=${CR_TMPDIR:-${TMPDIR:-/tmp}}/crlaunch-cr-tests.lock
-	# Only stdin, stdout and stderr go on: a descriptor inherited from
-	# whoever runs the test would be held outside the trees it dumps.
-	for fd in /proc/$$/fd/*; do
-		fd=${fd##*/}
-		[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-"
-	done
-	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
-fi
+# shellcheck source=script-prologue.sh
+. "$(dirname "$0")/script-prologue.sh"
 
 if ! "$CRTOOL" check --json | grep -q '"netlock_nft": true'; then
 	echo "SKIP sk_tcp_ext.sh: crtool cannot block TCP connections (netlock_nft missing)"

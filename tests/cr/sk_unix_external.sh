@@ -8,21 +8,9 @@
 #    number lost or repeated; then the same with --external 'unix:[INO]'.
 # Environment as for run.sh: CRTOOL, CR_TESTDIR (subreaper), CR_TMPDIR.
 set -u
-selfdir=$(cd "$(dirname "$0")" && pwd)
-CR_TESTDIR=${CR_TESTDIR:-$selfdir}
-CRTOOL=${CRTOOL:-$selfdir/../../crtool}
 
-if [ -z "${CR_UNDER_SUBREAPER:-}" ]; then
-	export CR_UNDER_SUBREAPER=$$
-	lock=${CR_TMPDIR:-${TMPDIR:-/tmp}}/crlaunch-cr-tests.lock
-	# Only stdin, stdout and stderr go on: a descriptor inherited from
-	# whoever runs the test would be held outside the trees it dumps.
-	for fd in /proc/$$/fd/*; do
-		fd=${fd##*/}
-		[ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-"
-	done
-	exec flock -o "$lock" "$CR_TESTDIR/subreaper" bash "$0" "$@"
-fi
+# shellcheck source=script-prologue.sh
+. "$(dirname "$0")/script-prologue.sh"
 command -v python3 >/dev/null || { echo "SKIP sk_unix_external: no python3"; exit 77; }
 
 scratch=$(mktemp -d "${CR_TMPDIR:-${TMPDIR:-/tmp}}/cr-sk_unix_external.XXXXXX")
